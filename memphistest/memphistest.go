@@ -1,0 +1,215 @@
+// Package memphistest runs a Memphis-compatible broker inside a Go process,
+// so services that use memphis.go can be tested without Docker, PostgreSQL
+// or a real Memphis deployment.
+//
+// The broker is a stock NATS JetStream server (embedded nats-server) with
+// Memphis's SDK-facing control plane on top: stations, producers, consumers,
+// schemas and dead letters behave as on Memphis 1.4.4, including its error
+// texts. Any Memphis SDK works against it unchanged.
+//
+//	func TestOrders(t *testing.T) {
+//		srv := memphistest.NewServer(t)
+//		conn, err := memphis.Connect(srv.Host(), srv.Username(),
+//			memphis.Password(srv.Password()), memphis.Port(srv.Port()))
+//		...
+//	}
+//
+// Beyond a real broker it can restart in place (Restart), run a three-node
+// JetStream cluster (WithCluster), re-send dead letters on demand
+// (ResendDeadLetters) and intercept control requests (Intercept) to test
+// error paths.
+package memphistest
+
+import (
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/memphisdev/memphis.go/internal/broker"
+)
+
+// Default login of a new server: the real broker's root user.
+const (
+	DefaultUsername = broker.DefaultUsername
+	DefaultPassword = broker.DefaultPassword
+)
+
+// Server is an in-process Memphis broker. Its methods are safe for
+// concurrent use.
+type Server struct {
+	b    *broker.Broker
+	user string
+	pass string
+}
+
+type config struct {
+	b    broker.Config
+	user string
+	pass string
+}
+
+// Option configures a Server.
+type Option func(*config)
+
+// WithToken puts the server in connection-token mode: clients connect with
+// memphis.ConnectionToken(token) instead of a password. Default: user and
+// password mode.
+func WithToken(token string) Option { return func(c *config) { c.b.Token = token } }
+
+// WithUser sets the login the server accepts (default root / memphis).
+// Call it more than once to add users; the first is the one Username and
+// Password return.
+func WithUser(username, password string) Option {
+	return func(c *config) {
+		if c.user == "" {
+			c.user, c.pass = username, password
+		}
+		if c.b.Users == nil {
+			c.b.Users = map[string]string{}
+		}
+		c.b.Users[username] = password
+	}
+}
+
+// WithPort listens on a fixed client port instead of a free one.
+func WithPort(port int) Option { return func(c *config) { c.b.Port = port } }
+
+// WithHost listens on another interface than 127.0.0.1.
+func WithHost(host string) Option { return func(c *config) { c.b.Host = host } }
+
+// WithStorageDir keeps the server's state (messages, stations, schemas) in
+// dir, which outlives the server. Default: a temporary directory removed on
+// Shutdown.
+func WithStorageDir(dir string) Option { return func(c *config) { c.b.StoreDir = dir } }
+
+// WithMaxPayload sets the largest message the server accepts (default
+// 8 MiB, as the Memphis deployment configures it).
+func WithMaxPayload(bytes int32) Option { return func(c *config) { c.b.MaxPayload = bytes } }
+
+// WithCluster runs a JetStream cluster of n nodes in the process (default
+// one node, no cluster). Stations may then have up to n replicas, and
+// StopNode shuts one node down to test failover.
+func WithCluster(n int) Option { return func(c *config) { c.b.Nodes = n } }
+
+// WithLogger sends the server's log lines to l (default: discarded).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.b.Logger = l } }
+
+// Start starts a server outside a test (examples, the dev broker command).
+// Call Shutdown when done.
+func Start(opts ...Option) (*Server, error) {
+	var c config
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.user == "" {
+		c.user, c.pass = DefaultUsername, DefaultPassword
+	}
+	b, err := broker.New(c.b)
+	if err != nil {
+		return nil, fmt.Errorf("memphistest: %w", err)
+	}
+	s := &Server{b: b, user: c.user}
+	if c.b.Token == "" {
+		s.pass = c.pass
+	}
+	return s, nil
+}
+
+// NewServer starts a server for one test and shuts it down when the test
+// ends. A server that cannot start fails the test.
+func NewServer(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	s, err := Start(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+// Host is the address to pass to memphis.Connect.
+func (s *Server) Host() string { return s.b.Host() }
+
+// Port is the client port (memphis.Port) of the first node.
+func (s *Server) Port() int { return s.b.Port() }
+
+// Ports are the client ports of every node of a cluster.
+func (s *Server) Ports() []int { return s.b.Ports() }
+
+// URL is the NATS URL of the first node, for plain nats.go clients.
+func (s *Server) URL() string { return s.b.URLs()[0] }
+
+// Username is the user to connect as.
+func (s *Server) Username() string { return s.user }
+
+// Password is the user's password, empty in token mode.
+func (s *Server) Password() string { return s.pass }
+
+// Token is the connection token, empty in password mode.
+func (s *Server) Token() string { return s.b.Token() }
+
+// Shutdown stops the server. It is safe to call more than once.
+func (s *Server) Shutdown() { s.b.Shutdown() }
+
+// Restart stops the server and starts it again on the same port and
+// storage, as a broker process restarted by its operator. Connected clients
+// lose their connection and reconnect; stations, schemas and stored
+// messages survive.
+func (s *Server) Restart() error { return s.b.Restart() }
+
+// StopNode shuts node i of a cluster down, leaving the others serving.
+func (s *Server) StopNode(i int) error { return s.b.StopNode(i) }
+
+// StartNode starts node i of a cluster again after StopNode.
+func (s *Server) StartNode(i int) error { return s.b.StartNode(i) }
+
+// StreamLeader is the node that leads a station partition's stream (name
+// "<station>$<partition>"), or -1 when none does right now.
+func (s *Server) StreamLeader(stream string) int { return s.b.StreamLeader(stream) }
+
+// ResendDeadLetters re-sends a station's poison messages to the consumer
+// groups they poisoned, as the Memphis UI's "resend" does. It returns how
+// many were sent.
+func (s *Server) ResendDeadLetters(station string) (int, error) {
+	return s.b.ResendDeadLetters(station)
+}
+
+// DeadLetter is one message kept in a station's dead-letter store.
+type DeadLetter = broker.DeadLetter
+
+// DeadLetters lists what a station's dead-letter store holds: poison
+// messages and messages that failed the station's schema.
+func (s *Server) DeadLetters(station string) []DeadLetter { return s.b.DeadLetters(station) }
+
+// Request is a control request seen by an Intercept function: its subject
+// (for example "$memphis_station_creations") and JSON body.
+type Request struct {
+	Subject string
+	Body    []byte
+}
+
+// Action says how the server answers an intercepted request. The zero
+// Action lets the request through.
+type Action struct {
+	// Delay holds the request this long before handling it.
+	Delay time.Duration
+	// Drop answers nothing, as a broker that lost the request.
+	Drop bool
+	// Reply answers with these bytes instead of handling the request (the
+	// real broker answers errors as plain text, or JSON {"error": ...} for
+	// producer, consumer and schema creations).
+	Reply []byte
+}
+
+// Intercept installs fn in front of the control plane: it sees every
+// control request (station, producer, consumer and schema creations and
+// destructions) and decides how it is answered. It replaces any earlier
+// function; the returned func removes it.
+func (s *Server) Intercept(fn func(Request) Action) (remove func()) {
+	s.b.SetHook(func(subject string, body []byte) broker.HookAction {
+		a := fn(Request{Subject: subject, Body: body})
+		return broker.HookAction{Delay: a.Delay, Drop: a.Drop, Reply: a.Reply}
+	})
+	return func() { s.b.SetHook(nil) }
+}
