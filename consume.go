@@ -1,0 +1,374 @@
+package memphis
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/memphisdev/memphis.go/internal/wire"
+)
+
+// ConsumeHandler receives batches of messages from Consume, with the
+// consumer's context (see SetContext). Consume hands over only messages:
+// err is always nil there, and background failures go to the consumer's
+// error handler; the parameter stays for code written for older versions.
+type ConsumeHandler func(msgs []*Msg, err error, ctx context.Context)
+
+// consumeRun is one Consume, ConsumeContext or Messages loop.
+//
+// Goroutines: one puller per partition, each running the pull protocol on
+// its own inbox and passing messages to out; and for Consume one dispatcher
+// that hands batches to the handler, so the handler never runs
+// concurrently with itself. Stopping closes stop; the dispatcher (or the
+// Messages iterator) joins the pullers, returns buffered messages to the
+// group with a nak, and closes done.
+type consumeRun struct {
+	c          *Consumer
+	handler    ConsumeHandler
+	ctx        context.Context // the handler's context for ConsumeContext; nil: use SetContext's
+	out        chan *Msg
+	stop       chan struct{}
+	stopOnce   sync.Once
+	done       chan struct{}
+	pullers    sync.WaitGroup
+	dispatcher atomic.Uint64 // goroutine id of the dispatcher
+}
+
+func (r *consumeRun) signalStop() { r.stopOnce.Do(func() { close(r.stop) }) }
+
+func (r *consumeRun) stopped() bool {
+	select {
+	case <-r.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// Consume starts consuming in the background: messages are handed to
+// handler in batches of up to BatchSize as soon as they arrive, while the
+// next pull is already in flight. With no ConsumingOpt every partition is
+// read concurrently. Consume returns at once; StopConsume ends it.
+func (c *Consumer) Consume(handler ConsumeHandler, opts ...ConsumingOpt) error {
+	r, err := c.startRun(handler, nil, opts)
+	if err != nil {
+		return opErr("consume", c.station, err)
+	}
+	go r.dispatch()
+	return nil
+}
+
+// ConsumeContext consumes like Consume but blocks until ctx ends, StopConsume
+// is called or the station becomes unreachable. The handler receives ctx.
+// It returns nil after StopConsume and ctx.Err() after ctx ends.
+func (c *Consumer) ConsumeContext(ctx context.Context, handler ConsumeHandler, opts ...ConsumingOpt) error {
+	r, err := c.startRun(handler, ctx, opts)
+	if err != nil {
+		return opErr("consume", c.station, err)
+	}
+	go r.dispatch()
+	select {
+	case <-ctx.Done():
+		c.stopRun(r)
+		return ctx.Err()
+	case <-r.done:
+		return nil
+	}
+}
+
+// Messages returns an iterator over the consumer's messages, one at a
+// time, until ctx ends or the loop breaks. Messages buffered when it ends
+// are returned to the group. An error is yielded once, and ends the loop.
+func (c *Consumer) Messages(ctx context.Context, opts ...ConsumingOpt) iter.Seq2[*Msg, error] {
+	return func(yield func(*Msg, error) bool) {
+		r, err := c.startRun(nil, ctx, opts)
+		if err != nil {
+			yield(nil, opErr("consume", c.station, err))
+			return
+		}
+		defer func() {
+			c.stopRun(r)
+			r.finish()
+		}()
+		for {
+			var m *Msg
+			select {
+			case m = <-r.out:
+			case m = <-c.resent:
+			case <-r.stop:
+				return
+			case <-ctx.Done():
+				return
+			}
+			if !yield(m, nil) {
+				return
+			}
+		}
+	}
+}
+
+func (c *Consumer) startRun(handler ConsumeHandler, ctx context.Context, opts []ConsumingOpt) (*consumeRun, error) {
+	if err := c.checkUsable(); err != nil {
+		return nil, err
+	}
+	if handler == nil && ctx == nil {
+		return nil, fmt.Errorf("%w: the handler is nil", ErrInvalidOption)
+	}
+	co, err := c.consumingOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	r := &consumeRun{
+		c: c, handler: handler, ctx: ctx,
+		out:  make(chan *Msg, c.opts.BatchSize),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	c.mu.Lock()
+	if c.run != nil {
+		select {
+		case <-c.run.done:
+		default:
+			c.mu.Unlock()
+			return nil, ErrAlreadyConsuming
+		}
+	}
+	c.run = r
+	c.mu.Unlock()
+	partitions := c.streamPartitions()
+	if co.PartitionNumber != 0 {
+		partitions = []int{co.PartitionNumber}
+	}
+	for _, p := range partitions {
+		r.pullers.Add(1)
+		go r.pull(p)
+	}
+	return r, nil
+}
+
+// StopConsume stops Consume (or ConsumeContext). It returns after the
+// running handler call returns and the loop's goroutines have ended; called
+// from inside the handler it returns at once and the loop ends when the
+// handler does. No message is handed over after it, and messages that were
+// buffered are returned to the group at once. Idempotent.
+func (c *Consumer) StopConsume() {
+	c.mu.Lock()
+	r := c.run
+	c.mu.Unlock()
+	if r != nil {
+		c.stopRun(r)
+	}
+}
+
+func (c *Consumer) stopRun(r *consumeRun) {
+	r.signalStop()
+	c.mu.Lock()
+	if c.run == r {
+		c.run = nil
+	}
+	c.mu.Unlock()
+	if r.handler == nil || r.dispatcher.Load() == goid() {
+		return // the iterator joins itself; a handler can not wait for its own return
+	}
+	<-r.done
+}
+
+// dispatch hands batches to the handler, one call at a time.
+func (r *consumeRun) dispatch() {
+	r.dispatcher.Store(goid())
+	defer r.finish()
+	c := r.c
+	size := c.opts.BatchSize
+	for {
+		batch := make([]*Msg, 0, size)
+		select {
+		case m := <-r.out:
+			batch = append(batch, m)
+		case m := <-c.resent:
+			batch = append(batch, m)
+		case <-r.stop:
+			return
+		}
+	fill:
+		for len(batch) < size {
+			select {
+			case m := <-r.out:
+				batch = append(batch, m)
+			case m := <-c.resent:
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		if r.stopped() {
+			nakAll(batch)
+			return
+		}
+		ctx := r.ctx
+		if ctx == nil {
+			ctx = c.contextForHandler()
+		}
+		r.handler(batch, nil, ctx)
+	}
+}
+
+// finish joins the pullers and returns buffered messages to the group.
+func (r *consumeRun) finish() {
+	r.signalStop()
+	r.pullers.Wait()
+	for {
+		select {
+		case m := <-r.out:
+			m.nakQuietly()
+		default:
+			close(r.done)
+			return
+		}
+	}
+}
+
+// pull runs the pull protocol for one partition until the run stops. It
+// keeps up to two batches requested: when fewer than one batch is
+// outstanding it asks for more, so the next messages are on their way while
+// the handler works. After a pull that expired empty it waits PullInterval.
+func (r *consumeRun) pull(partition int) {
+	defer r.pullers.Done()
+	c := r.c
+	size := c.opts.BatchSize
+	expires := c.opts.BatchMaxTimeToWait
+	stream := wire.StreamName(c.st.intern, partition)
+	subject := nextSubject(stream, c.durable)
+	nc := c.conn.nc
+	inbox := nc.NewInbox()
+	// Sized for everything that can be outstanding, so nats.go never has to
+	// drop a message for a full channel.
+	ch := make(chan *nats.Msg, 2*size+32)
+	sub, err := nc.ChanSubscribe(inbox, ch)
+	if err != nil {
+		c.reportErr(mapNATSErr(err))
+		r.signalStop()
+		return
+	}
+	defer closeInbox(sub, ch)
+
+	var (
+		outstanding int
+		received    int  // messages since the last pull request
+		idle        bool // the last request expired without a message
+		lastErr     string
+		reconnect   = c.conn.reconnectSignal()
+		timer       = time.NewTimer(time.Hour)
+	)
+	defer timer.Stop()
+	report := func(err error) {
+		if err.Error() != lastErr { // one report per streak of the same failure
+			lastErr = err.Error()
+			c.reportErr(err)
+		}
+	}
+	pause := func(d time.Duration) bool {
+		if d <= 0 {
+			return true
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return true
+		case <-reconnect:
+			reconnect = c.conn.reconnectSignal()
+			return true
+		case <-r.stop:
+			return false
+		}
+	}
+	for {
+		if outstanding <= size {
+			if idle && !pause(c.opts.PullInterval) {
+				return
+			}
+			idle = false
+			n := 2*size - outstanding
+			if err := c.sendPull(subject, inbox, n, expires); err != nil {
+				if errors.Is(err, nats.ErrConnectionClosed) {
+					return
+				}
+				report(mapNATSErr(err))
+				if !pause(c.opts.PullInterval) {
+					return
+				}
+				continue
+			}
+			outstanding += n
+			received = 0
+			timer.Reset(expires + lostPullMargin(expires))
+		}
+		select {
+		case m := <-ch:
+			status, pending, desc := classify(m)
+			switch status {
+			case statusMsg:
+				outstanding--
+				received++
+				lastErr = ""
+				timer.Reset(expires + lostPullMargin(expires))
+				select {
+				case r.out <- newMsg(m, c, partition):
+				case <-r.stop:
+					_ = m.Nak()
+					return
+				}
+			case statusHeartbeat:
+			case statusExpired:
+				outstanding = max(0, outstanding-pending)
+				if pending == 0 {
+					outstanding = 0
+				}
+				idle = received == 0
+			case statusNoStream, statusConflict:
+				outstanding = 0
+				err := c.diagnose(context.Background(), stream, desc)
+				if errors.Is(err, ErrStationUnreachable) {
+					c.reportErr(err)
+					r.signalStop()
+					return
+				}
+				report(err)
+				idle = true
+			}
+		case <-timer.C:
+			// No reply to what we asked for: the request was lost (a broker
+			// restart, a dropped route). Ask again.
+			outstanding = 0
+		case <-reconnect:
+			// Pull requests die with the old connection.
+			reconnect = c.conn.reconnectSignal()
+			outstanding = 0
+			idle = false
+		case <-r.stop:
+			return
+		}
+	}
+}
+
+// goid returns the calling goroutine's id. StopConsume uses it only to
+// tell a call from inside the handler, which must not wait for itself.
+func goid() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		b = b[:i]
+	}
+	id, _ := strconv.ParseUint(string(b), 10, 64)
+	return id
+}

@@ -1,0 +1,549 @@
+package memphis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/memphisdev/memphis.go"
+	"github.com/memphisdev/memphis.go/internal/testenv"
+)
+
+func TestPartitionRouting(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	station := testenv.Name(t, "parts")
+	s, err := c.CreateStation(station, memphis.PartitionsNumber(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.CreateProducer("p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"a", "abc", "key-1", "user-42", "hello world", ""}
+	for _, k := range keys {
+		if err := p.Produce([]byte(k), memphis.ProducerPartitionKey(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 6 { // round-robin: two per partition
+		if err := p.Produce([]byte("rr")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := s.CreateConsumer("c", memphis.BatchMaxWaitTime(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cons.Partitions(); len(got) != 3 {
+		t.Fatalf("partitions = %v", got)
+	}
+	perPartition := map[int]int{}
+	for _, part := range []int{1, 2, 3} {
+		ctx := testCtx(t, 10*time.Second)
+		var msgs []*memphis.Msg
+		for {
+			batch, err := cons.FetchContext(ctx, 20, false, memphis.ConsumerPartitionNumber(part))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(batch) == 0 {
+				break
+			}
+			msgs = append(msgs, batch...)
+		}
+		for _, m := range msgs {
+			_ = m.Ack()
+			if m.Partition() != part {
+				t.Errorf("message from partition %d says %d", part, m.Partition())
+			}
+			if k := string(m.Data()); k != "rr" {
+				if want := memphis.PartitionForKey(k, []int{1, 2, 3}); want != part {
+					t.Errorf("key %q landed on %d, want %d", k, part, want)
+				}
+			} else {
+				perPartition[part]++
+			}
+		}
+	}
+	for _, part := range []int{1, 2, 3} {
+		if perPartition[part] != 2 {
+			t.Errorf("round-robin put %d on partition %d, want 2", perPartition[part], part)
+		}
+	}
+	if _, err := cons.Fetch(1, false, memphis.ConsumerPartitionNumber(4)); !errors.Is(err, memphis.ErrPartitionNotFound) {
+		t.Errorf("fetch partition 4: %v", err)
+	}
+}
+
+func TestConsumeServesAllPartitionsConcurrently(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	station := testenv.Name(t, "busy")
+	s, err := c.CreateStation(station, memphis.PartitionsNumber(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.CreateProducer("p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only partition 4 has traffic; idle partitions must not delay it.
+	cons, err := s.CreateConsumer("c", memphis.PullInterval(5*time.Second), memphis.BatchMaxWaitTime(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := newCollector()
+	if err := cons.Consume(col.handler); err != nil {
+		t.Fatal(err)
+	}
+	defer cons.StopConsume()
+	start := time.Now()
+	for i := range 50 {
+		if err := p.Produce([]byte(fmt.Sprint(i)), memphis.ProducerPartitionNumber(4)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	col.wait(t, 50, 10*time.Second)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("50 messages took %v with idle partitions beside", d)
+	}
+}
+
+func TestConsumerGroupSharesMessages(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	station := testenv.Name(t, "cg")
+	p, err := c.CreateProducer(station, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, err := c.CreateConsumer(station, "m1", memphis.ConsumerGroup("Workers"), memphis.BatchSize(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := c.CreateConsumer(station, "m2", memphis.ConsumerGroup("workers"), memphis.BatchSize(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c1.ConsumerGroup() != "workers" {
+		t.Errorf("group = %q", c1.ConsumerGroup())
+	}
+	col1, col2 := newCollector(), newCollector()
+	if err := c1.Consume(col1.handler); err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.Consume(col2.handler); err != nil {
+		t.Fatal(err)
+	}
+	produceN(t, p, 200, "w")
+	deadline := time.Now().Add(10 * time.Second)
+	for col1.count()+col2.count() < 200 && time.Now().Before(deadline) {
+		select {
+		case <-col1.more:
+		case <-col2.more:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	c1.StopConsume()
+	c2.StopConsume()
+	seen := map[string]int{}
+	for _, col := range []*collector{col1, col2} {
+		for _, m := range col.msgs {
+			seen[string(m.Data())]++
+		}
+	}
+	if len(seen) != 200 {
+		t.Fatalf("the group saw %d distinct messages, want 200", len(seen))
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("%s delivered %d times in one group", k, n)
+		}
+	}
+	// Another group gets every message again.
+	other, err := c.CreateConsumer(station, "audit", memphis.BatchSize(100), memphis.BatchMaxWaitTime(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fetchAll(t, other, 200, 10*time.Second); len(got) != 200 {
+		t.Fatalf("second group got %d", len(got))
+	}
+}
+
+func TestNackDelayAndDeliveryCount(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	station := testenv.Name(t, "nack")
+	p, err := c.CreateProducer(station, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	produceN(t, p, 1, "n")
+	cons, err := c.CreateConsumer(station, "c", memphis.BatchMaxWaitTime(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := cons.Fetch(1, false)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("fetch: %d, %v", len(msgs), err)
+	}
+	if err := msgs[0].Nack(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := cons.Fetch(1, false)
+	if err != nil || len(again) != 1 {
+		t.Fatalf("after nack: %d, %v", len(again), err)
+	}
+	if n, _ := again[0].DeliveryCount(); n != 2 {
+		t.Errorf("delivery count after a nack = %d, want 2", n)
+	}
+	start := time.Now()
+	if err := again[0].Delay(700 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	third, err := cons.Fetch(1, false)
+	if err != nil || len(third) != 1 {
+		t.Fatalf("after delay: %d, %v", len(third), err)
+	}
+	if d := time.Since(start); d < 600*time.Millisecond {
+		t.Errorf("redelivered after %v, want the 700ms delay", d)
+	}
+	if n, _ := third[0].DeliveryCount(); n != 3 {
+		t.Errorf("delivery count = %d, want 3", n)
+	}
+	if err := third[0].Delay(-time.Second); !errors.Is(err, memphis.ErrInvalidOption) {
+		t.Errorf("negative delay: %v", err)
+	}
+	_ = third[0].Ack()
+}
+
+func TestDeadLetterReachesTheDLSStation(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	station, dls := testenv.Name(t, "src"), testenv.Name(t, "dls")
+	if _, err := c.CreateStation(station, memphis.DlsStation(dls)); err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.CreateProducer(station, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h memphis.Headers
+	_ = h.Add("userh", "v")
+	if err := p.Produce([]byte("bad-one"), memphis.MsgHeaders(h)); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := c.CreateConsumer(station, "c", memphis.BatchMaxWaitTime(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := cons.Fetch(1, false)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("fetch: %d, %v", len(msgs), err)
+	}
+	if err := msgs[0].DeadLetter("cannot parse"); err != nil {
+		t.Fatal(err)
+	}
+	// The group does not get it again.
+	if again, _ := cons.Fetch(1, false); len(again) != 0 {
+		t.Fatalf("dead-lettered message delivered again")
+	}
+	// The broker copies it to the DLS station (within ~5 s on the real one).
+	watcher, err := c.CreateConsumer(dls, "watch", memphis.BatchMaxWaitTime(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fetchAll(t, watcher, 1, 15*time.Second)
+	if string(got[0].Data()) != "bad-one" {
+		t.Fatalf("DLS station got %q", got[0].Data())
+	}
+	hdrs := got[0].GetHeaders()
+	if hdrs["userh"] != "v" || hdrs["station"] != station || hdrs["type"] != "unacked" {
+		t.Errorf("DLS copy headers = %v", hdrs)
+	}
+}
+
+func TestStopConsumeFromInsideTheHandler(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	station := testenv.Name(t, "stop")
+	p, err := c.CreateProducer(station, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	produceN(t, p, 30, "s")
+	cons, err := c.CreateConsumer(station, "c", memphis.BatchSize(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	stopped := make(chan struct{})
+	err = cons.Consume(func(msgs []*memphis.Msg, _ error, _ context.Context) {
+		if calls.Add(1) > 1 {
+			t.Error("handler called after StopConsume")
+			return
+		}
+		for _, m := range msgs {
+			_ = m.Ack()
+		}
+		cons.StopConsume() // must not deadlock
+		close(stopped)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("StopConsume from the handler deadlocked")
+	}
+	cons.StopConsume()
+	// Consuming again works and delivers the rest (buffered ones were returned).
+	col := newCollector()
+	if err := cons.Consume(col.handler); err != nil {
+		t.Fatal(err)
+	}
+	col.wait(t, 25, 10*time.Second)
+	cons.StopConsume()
+}
+
+func TestStopConsumeWaitsForTheRunningHandler(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	station := testenv.Name(t, "wait")
+	p, err := c.CreateProducer(station, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	produceN(t, p, 3, "w")
+	cons, err := c.CreateConsumer(station, "c", memphis.BatchSize(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inHandler := make(chan struct{})
+	release := make(chan struct{})
+	var returned, after atomic.Bool
+	err = cons.Consume(func(msgs []*memphis.Msg, _ error, _ context.Context) {
+		if returned.Load() {
+			after.Store(true)
+		}
+		select {
+		case inHandler <- struct{}{}:
+			<-release
+		default:
+		}
+		_ = msgs[0].Ack()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-inHandler
+	done := make(chan struct{})
+	go func() { cons.StopConsume(); returned.Store(true); close(done) }()
+	select {
+	case <-done:
+		t.Fatal("StopConsume returned while the handler was running")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	<-done
+	if after.Load() {
+		t.Fatal("a batch was handed over after StopConsume returned")
+	}
+}
+
+func TestSetContextReachesEveryCall(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	station := testenv.Name(t, "ctxval")
+	p, err := c.CreateProducer(station, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := c.CreateConsumer(station, "c", memphis.BatchSize(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct{}
+	cons.SetContext(context.WithValue(context.Background(), key{}, "v"))
+	var mu sync.Mutex
+	var seen []any
+	got := make(chan struct{}, 10)
+	err = cons.Consume(func(msgs []*memphis.Msg, _ error, ctx context.Context) {
+		mu.Lock()
+		seen = append(seen, ctx.Value(key{}))
+		mu.Unlock()
+		for _, m := range msgs {
+			_ = m.Ack()
+		}
+		got <- struct{}{}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.StopConsume()
+	for i := range 3 {
+		if err := p.Produce([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-got:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("call %d never came", i)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, v := range seen {
+		if v != "v" {
+			t.Errorf("call %d got context value %v", i, v)
+		}
+	}
+}
+
+func TestConsumeContextAndMessagesIterator(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	station := testenv.Name(t, "iter")
+	p, err := c.CreateProducer(station, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	produceN(t, p, 10, "i")
+	cons, err := c.CreateConsumer(station, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for m, err := range cons.Messages(testCtx(t, 10*time.Second)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = m.Ack()
+		if n++; n == 10 {
+			break
+		}
+	}
+	if n != 10 {
+		t.Fatalf("iterated %d", n)
+	}
+	produceN(t, p, 5, "j")
+	ctx, cancel := context.WithCancel(context.Background())
+	var got atomic.Int32
+	err = cons.ConsumeContext(ctx, func(msgs []*memphis.Msg, _ error, hctx context.Context) {
+		for _, m := range msgs {
+			_ = m.Ack()
+		}
+		if got.Add(int32(len(msgs))) >= 5 {
+			cancel()
+		}
+		if hctx != ctx {
+			t.Error("the handler did not get ConsumeContext's context")
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("ConsumeContext returned %v", err)
+	}
+	if got.Load() != 5 {
+		t.Fatalf("consumed %d", got.Load())
+	}
+}
+
+func TestStartPositions(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	for _, parts := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d partitions", parts), func(t *testing.T) {
+			station := testenv.Name(t, "pos")
+			s, err := c.CreateStation(station, memphis.PartitionsNumber(parts))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := s.CreateProducer("p")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 5 {
+				if err := p.Produce([]byte(fmt.Sprint(i)), memphis.ProducerPartitionNumber(1)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// LastMessages on one partition is the real broker's Q6 bug: the SDK works around it.
+			last, err := s.CreateConsumer("last", memphis.LastMessages(2), memphis.BatchMaxWaitTime(300*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := last.Fetch(10, false, memphis.ConsumerPartitionNumber(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 2 || string(got[0].Data()) != "3" || string(got[1].Data()) != "4" {
+				t.Fatalf("LastMessages(2) gave %d messages", len(got))
+			}
+			from, err := s.CreateConsumer("from", memphis.StartConsumeFromSeq(4), memphis.BatchMaxWaitTime(300*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err = from.Fetch(10, false, memphis.ConsumerPartitionNumber(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 2 || string(got[0].Data()) != "3" {
+				t.Fatalf("StartConsumeFromSeq(4) gave %d messages", len(got))
+			}
+			if _, err := s.CreateConsumer("both", memphis.LastMessages(1), memphis.StartConsumeFromSeq(2)); !errors.Is(err, memphis.ErrInvalidOption) {
+				t.Fatalf("both start options: %v", err)
+			}
+		})
+	}
+}
+
+func TestCloseStopsConsumersAndDrainsAsyncProduces(t *testing.T) {
+	b := testenv.Start(t)
+	c, err := memphis.Connect(b.Host, b.Username, credentials(b)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	station := testenv.Name(t, "close")
+	p, err := c.CreateProducer(station, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed atomic.Int32
+	for range 200 {
+		err := p.ProduceAsync(context.Background(), []byte("x"), func(_ memphis.PubAck, err error) {
+			if err != nil {
+				failed.Add(1)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := c.CreateConsumer(station, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cons.Consume(func([]*memphis.Msg, error, context.Context) {}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close() // goleak in TestMain checks that nothing is left running
+	if failed.Load() != 0 {
+		t.Fatalf("%d async produces failed at Close", failed.Load())
+	}
+	// Everything Close drained is on the broker.
+	c2 := connect(t, b)
+	reader, err := c2.CreateConsumer(station, "reader", memphis.BatchSize(200), memphis.BatchMaxWaitTime(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fetchAll(t, reader, 200, 10*time.Second); len(got) != 200 {
+		t.Fatalf("got %d", len(got))
+	}
+}

@@ -1,0 +1,405 @@
+package memphis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/memphisdev/memphis.go/internal/wire"
+)
+
+// Consumer reads a station's messages as a member of a consumer group. Use
+// Consume (a callback loop), ConsumeContext, Messages (an iterator) or Fetch
+// (one batch). It is safe for concurrent use.
+type Consumer struct {
+	conn       *Conn
+	name       string // lower-cased
+	group      string // lower-cased consumer group
+	durable    string // the group's JetStream durable name
+	station    string // lower-cased external name
+	st         *stationState
+	opts       ConsumerOpts
+	partitions []int
+
+	handlerCtx atomic.Pointer[context.Context]
+	rr         atomic.Uint64
+
+	dlsSub *nats.Subscription
+	resent chan *Msg // messages the broker re-sent from the dead-letter station
+
+	// life ends when the consumer is destroyed or its connection closed; it
+	// bounds prefetches.
+	life     context.Context
+	lifeStop context.CancelFunc
+	bg       sync.WaitGroup
+
+	mu        sync.Mutex
+	destroyed bool
+	released  bool
+	run       *consumeRun
+	prefetch  *prefetchSlot
+}
+
+// resentBuffer bounds the re-sent dead-letter messages waiting for a
+// Consume or Fetch; the broker keeps them, so more can be re-sent later.
+const resentBuffer = 1000
+
+// Name is the consumer's name as registered (lower-cased).
+func (c *Consumer) Name() string { return c.name }
+
+// ConsumerGroup is the consumer's group (lower-cased).
+func (c *Consumer) ConsumerGroup() string { return c.group }
+
+// Station is the name of the consumer's station.
+func (c *Consumer) Station() string { return c.station }
+
+// Partitions lists the station's partitions.
+func (c *Consumer) Partitions() []int { return append([]int(nil), c.partitions...) }
+
+// CreateConsumer registers a consumer on a station, creating the station
+// with default options if it does not exist. It is CreateConsumerContext
+// with context.Background.
+func (c *Conn) CreateConsumer(stationName, consumerName string, opts ...ConsumerOpt) (*Consumer, error) {
+	return c.CreateConsumerContext(context.Background(), stationName, consumerName, opts...)
+}
+
+// CreateConsumerContext registers a consumer on a station. Options are
+// checked before anything is sent.
+func (c *Conn) CreateConsumerContext(ctx context.Context, stationName, consumerName string, opts ...ConsumerOpt) (*Consumer, error) {
+	o := defaultConsumerOpts()
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&o); err != nil {
+			return nil, opErr("create consumer", stationName, fmt.Errorf("%w: %w", ErrInvalidOption, err))
+		}
+	}
+	return c.createConsumer(ctx, stationName, consumerName, o)
+}
+
+// CreateConsumer registers a consumer on the station.
+func (s *Station) CreateConsumer(name string, opts ...ConsumerOpt) (*Consumer, error) {
+	return s.conn.CreateConsumerContext(context.Background(), s.name, name, opts...)
+}
+
+// CreateConsumerContext registers a consumer on the station.
+func (s *Station) CreateConsumerContext(ctx context.Context, name string, opts ...ConsumerOpt) (*Consumer, error) {
+	return s.conn.CreateConsumerContext(ctx, s.name, name, opts...)
+}
+
+func defaultConsumerOpts() ConsumerOpts {
+	return ConsumerOpts{
+		PullInterval:             DefaultPullInterval,
+		BatchSize:                DefaultBatchSize,
+		BatchMaxTimeToWait:       DefaultBatchMaxWaitTime,
+		MaxAckTime:               DefaultMaxAckTime,
+		MaxMsgDeliveries:         DefaultMaxMsgDeliveries,
+		StartConsumeFromSequence: DefaultStartConsumeFromSeq,
+		LastMessages:             DefaultLastMessages,
+	}
+}
+
+func (o *ConsumerOpts) validate() error {
+	invalid := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
+	}
+	switch {
+	case o.BatchSize < 1 || o.BatchSize > MaxBatchSize:
+		return invalid("batch size %d must be 1 to %d", o.BatchSize, MaxBatchSize)
+	case o.PullInterval < 0:
+		return invalid("pull interval %v is negative", o.PullInterval)
+	case o.BatchMaxTimeToWait < MinBatchMaxWaitTime:
+		return invalid("batch max wait time %v is shorter than %v", o.BatchMaxTimeToWait, MinBatchMaxWaitTime)
+	case o.MaxAckTime < time.Millisecond:
+		return invalid("max ack time %v is shorter than 1ms", o.MaxAckTime)
+	case o.MaxMsgDeliveries < 1:
+		return invalid("max message deliveries %d must be positive", o.MaxMsgDeliveries)
+	case o.StartConsumeFromSequence < 1:
+		return invalid("start sequence must be at least 1")
+	case o.LastMessages < -1:
+		return invalid("last messages %d is below -1", o.LastMessages)
+	case o.StartConsumeFromSequence > 1 && o.LastMessages > -1:
+		return invalid("give StartConsumeFromSeq or LastMessages, not both")
+	}
+	return nil
+}
+
+func (c *Conn) createConsumer(ctx context.Context, stationName, consumerName string, o ConsumerOpts) (*Consumer, error) {
+	op := "create consumer"
+	if o.GenUniqueSuffix {
+		suffix, err := randomSuffix()
+		if err != nil {
+			return nil, opErr(op, stationName, err)
+		}
+		consumerName += "_" + suffix
+	}
+	station, err := checkName(wire.ObjStation, stationName)
+	if err != nil {
+		return nil, opErr(op, stationName, err)
+	}
+	name, err := checkName(wire.ObjConsumer, consumerName)
+	if err != nil {
+		return nil, opErr(op, station, err)
+	}
+	group := name
+	if o.ConsumerGroup != "" {
+		if group, err = checkName(wire.ObjConsumer, o.ConsumerGroup); err != nil {
+			return nil, opErr(op, station, err)
+		}
+	}
+	if err := o.validate(); err != nil {
+		return nil, opErr(op, station, err)
+	}
+	if o.MaxMsgDeliveries > MaxMsgDeliveriesLimit {
+		c.log.Warn("memphis: the broker lowers max message deliveries to its limit",
+			"station", station, "consumer", name, "requested", o.MaxMsgDeliveries, "limit", MaxMsgDeliveriesLimit)
+	}
+	req := wire.CreateConsumerReq{
+		Name:                     name,
+		StationName:              station,
+		ConnectionID:             c.connID,
+		ConsumerType:             "application",
+		ConsumerGroup:            group,
+		MaxAckTimeMs:             int(o.MaxAckTime.Milliseconds()),
+		MaxMsgDeliveries:         o.MaxMsgDeliveries,
+		Username:                 c.username,
+		StartConsumeFromSequence: o.StartConsumeFromSequence,
+		LastMessages:             o.LastMessages,
+		ReqVersion:               wire.CreateReqVersion,
+		AppID:                    c.connID,
+		SDKLang:                  "go",
+	}
+	reply, err := c.request(ctx, wire.SubjConsumerCreations, req)
+	if err != nil {
+		return nil, opErr(op, station, err)
+	}
+	// Errors come as plain text, success as JSON (PROTOCOL §7.4).
+	var resp wire.CreateConsumerResp
+	if err := json.Unmarshal(reply, &resp); err != nil {
+		return nil, opErr(op, station, newBrokerError(string(reply)))
+	}
+	if resp.Err != "" {
+		return nil, opErr(op, station, newBrokerError(resp.Err))
+	}
+	st, err := c.acquireStation(wire.InternalName(station))
+	if err != nil {
+		return nil, opErr(op, station, err)
+	}
+	cons := &Consumer{
+		conn: c, name: name, group: group, durable: wire.InternalName(group), station: station,
+		st: st, opts: o, partitions: resp.PartitionsUpdate.PartitionsList,
+		resent: make(chan *Msg, resentBuffer),
+	}
+	cons.life, cons.lifeStop = context.WithCancel(context.Background())
+	if err := st.applyRegistration(c, cons.partitions, resp.SchemaUpdate); err != nil {
+		cons.release()
+		return nil, opErr(op, station, err)
+	}
+	if o.LastMessages > 0 {
+		if err := cons.ensureDurables(ctx); err != nil {
+			cons.release()
+			return nil, opErr(op, station, err)
+		}
+	}
+	subj := wire.DLSResendSubject(st.intern, cons.durable)
+	if cons.dlsSub, err = c.nc.QueueSubscribe(subj, subj, cons.onResent); err != nil {
+		cons.release()
+		return nil, opErr(op, station, err)
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		cons.release()
+		return nil, opErr(op, station, ErrConnClosed)
+	}
+	c.live[cons] = struct{}{}
+	c.consumers[st.intern+"_"+name] = cons
+	c.mu.Unlock()
+	return cons, nil
+}
+
+// ensureDurables makes sure every partition has the group's durable. The
+// Memphis 1.4.4 broker creates none for LastMessages on a one-partition
+// station (PROTOCOL Q6); the SDK then creates it as the broker means to.
+func (c *Consumer) ensureDurables(ctx context.Context) error {
+	for _, p := range c.streamPartitions() {
+		stream := wire.StreamName(c.st.intern, p)
+		found, err := c.conn.consumerExists(ctx, stream, c.durable)
+		if err != nil {
+			return err
+		}
+		if found {
+			continue
+		}
+		last, err := c.conn.streamLastSeq(ctx, stream)
+		if err != nil {
+			return err
+		}
+		start := uint64(1)
+		if n := uint64(c.opts.LastMessages); last >= n {
+			start = last - n + 1
+		}
+		if err := c.conn.createDurable(ctx, stream, c.durable, c.opts, start); err != nil {
+			return err
+		}
+		c.conn.log.Info("memphis: created the durable the broker left out (Q6)", "station", c.station, "consumer", c.name, "partition", p)
+	}
+	return nil
+}
+
+// streamPartitions lists the partitions to read; a legacy station without
+// partitions has the single stream numbered 0.
+func (c *Consumer) streamPartitions() []int {
+	if len(c.partitions) == 0 {
+		return []int{0}
+	}
+	return c.partitions
+}
+
+// SetContext sets the context handed to the handler of Consume on every
+// call. Default: context.Background.
+func (c *Consumer) SetContext(ctx context.Context) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	c.handlerCtx.Store(&ctx)
+}
+
+func (c *Consumer) contextForHandler() context.Context {
+	if p := c.handlerCtx.Load(); p != nil {
+		return *p
+	}
+	return context.Background()
+}
+
+// reportErr hands a background error to the consumer's error handler.
+func (c *Consumer) reportErr(err error) {
+	err = opErr("consume", c.station, err)
+	if fn := c.opts.ErrHandler; fn != nil {
+		fn(c, err)
+		return
+	}
+	c.conn.log.Warn("memphis: consumer error", "station", c.station, "consumer", c.name, "err", err)
+}
+
+// onResent receives a message the broker re-sent from the dead-letter
+// station (PROTOCOL §8.4).
+func (c *Consumer) onResent(m *nats.Msg) {
+	id, _ := strconv.Atoi(m.Header.Get(wire.HdrPMID))
+	msg := &Msg{raw: m, cons: c, resentID: id, resentCG: m.Header.Get(wire.HdrPMCGName), resent: true}
+	select {
+	case c.resent <- msg:
+	default:
+		c.reportErr(fmt.Errorf("dropped a re-sent dead-letter message (id %d): %d are already waiting; the broker keeps it", id, resentBuffer))
+	}
+}
+
+// Destroy stops the consumer and unregisters it. It is DestroyContext with
+// context.Background.
+func (c *Consumer) Destroy() error { return c.DestroyContext(context.Background()) }
+
+// DestroyContext stops consuming, returns unhandled buffered messages to the
+// group, and unregisters the consumer. When the last member of a group is
+// destroyed the broker deletes the group's position. Destroy is idempotent.
+func (c *Consumer) DestroyContext(ctx context.Context) error {
+	c.mu.Lock()
+	if c.destroyed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.destroyed = true
+	c.mu.Unlock()
+	c.StopConsume()
+	c.release()
+	req := wire.DestroyConsumerReq{Name: c.name, StationName: c.station, Username: c.conn.username,
+		ConnectionID: c.conn.connID, ReqVersion: wire.DestroyReqVersion}
+	if err := c.conn.requestText(ctx, wire.SubjConsumerDestructions, req, "not exist"); err != nil {
+		return opErr("destroy consumer", c.station, err)
+	}
+	return nil
+}
+
+// release ends the consumer's local resources: prefetches, the dead-letter
+// subscription, its station reference and cache entries. Idempotent.
+func (c *Consumer) release() {
+	c.mu.Lock()
+	if c.released {
+		c.mu.Unlock()
+		return
+	}
+	c.released = true
+	slot := c.prefetch
+	c.prefetch = nil
+	c.mu.Unlock()
+	if c.lifeStop != nil {
+		c.lifeStop()
+	}
+	c.bg.Wait()
+	if slot != nil {
+		nakAll(slot.result().msgs)
+	}
+	if c.dlsSub != nil {
+		_ = c.dlsSub.Unsubscribe()
+	}
+	c.conn.releaseStation(c.st)
+	c.conn.mu.Lock()
+	delete(c.conn.live, c)
+	for k, cached := range c.conn.consumers {
+		if cached == c {
+			delete(c.conn.consumers, k)
+		}
+	}
+	c.conn.mu.Unlock()
+}
+
+func (c *Consumer) checkUsable() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.destroyed || c.released {
+		return ErrConsumerDestroyed
+	}
+	return nil
+}
+
+// partitionFor picks the partition a Consume or Fetch reads: by key, by
+// number, or 0 for "all" (Consume) / round-robin (Fetch).
+func (c *Consumer) consumingOptions(opts []ConsumingOpt) (ConsumingOpts, error) {
+	var o ConsumingOpts
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&o); err != nil {
+			return o, fmt.Errorf("%w: %w", ErrInvalidOption, err)
+		}
+	}
+	byKey := o.byKey || o.PartitionKey != ""
+	if byKey && o.PartitionNumber != 0 {
+		return o, fmt.Errorf("%w: give a partition key or a partition number, not both", ErrInvalidOption)
+	}
+	if o.PartitionNumber != 0 || byKey {
+		p, err := choosePartition(c.partitions, o.PartitionKey, byKey, o.PartitionNumber, &c.rr)
+		if err != nil {
+			return o, err
+		}
+		o.PartitionNumber, o.PartitionKey, o.byKey = p, "", false
+	}
+	return o, nil
+}
+
+func errorsIsAny(err error, targets ...error) bool {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,192 @@
+package memphis
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/memphisdev/memphis.go/internal/wire"
+)
+
+// Msg is a consumed message. Ack it when it is handled; otherwise the broker
+// delivers it again after MaxAckTime, up to MaxMsgDeliveries times.
+type Msg struct {
+	raw       *nats.Msg
+	cons      *Consumer
+	partition int
+
+	// A message the broker re-sent from the dead-letter station has no
+	// JetStream reply subject; it is acknowledged through the broker.
+	resent   bool
+	resentID int
+	resentCG string
+
+	metaOnce sync.Once
+	meta     *nats.MsgMetadata
+	metaErr  error
+}
+
+func newMsg(m *nats.Msg, c *Consumer, partition int) *Msg {
+	return &Msg{raw: m, cons: c, partition: partition}
+}
+
+// Data is the message's payload as produced.
+func (m *Msg) Data() []byte { return m.raw.Data }
+
+// DataDeserialized decodes the payload with the station's schema: protobuf
+// gives a map as protojson renders it, JSON and Avro the decoded value,
+// GraphQL the string. Without a schema it returns the payload. A message
+// produced before the schema was enforced, which does not decode, comes
+// back as its raw payload without an error.
+func (m *Msg) DataDeserialized() (any, error) {
+	v, err := m.cons.st.decode(m.raw.Data)
+	if err != nil {
+		return m.raw.Data, nil
+	}
+	return v, nil
+}
+
+// GetHeaders returns the user headers (the SDK's own are left out). Each key
+// maps to its first value.
+func (m *Msg) GetHeaders() map[string]string {
+	h := make(map[string]string, len(m.raw.Header))
+	for k, v := range m.raw.Header {
+		if isInternalHeader(k) || len(v) == 0 {
+			continue
+		}
+		h[k] = v[0]
+	}
+	return h
+}
+
+func (m *Msg) metadata() (*nats.MsgMetadata, error) {
+	m.metaOnce.Do(func() {
+		if m.resent {
+			m.metaErr = fmt.Errorf("%w: a message re-sent from the dead-letter station has no stream metadata", ErrNotSupported)
+			return
+		}
+		m.meta, m.metaErr = m.raw.Metadata()
+	})
+	return m.meta, m.metaErr
+}
+
+// GetSequenceNumber is the message's sequence number in its partition.
+func (m *Msg) GetSequenceNumber() (uint64, error) {
+	md, err := m.metadata()
+	if err != nil {
+		return 0, opErr("message metadata", m.station(), err)
+	}
+	return md.Sequence.Stream, nil
+}
+
+// GetTimeSent is when the broker stored the message.
+func (m *Msg) GetTimeSent() (time.Time, error) {
+	md, err := m.metadata()
+	if err != nil {
+		return time.Time{}, opErr("message metadata", m.station(), err)
+	}
+	return md.Timestamp, nil
+}
+
+// DeliveryCount is how many times the message has been delivered to the
+// consumer group, this delivery included (1 the first time).
+func (m *Msg) DeliveryCount() (int, error) {
+	md, err := m.metadata()
+	if err != nil {
+		return 0, opErr("message metadata", m.station(), err)
+	}
+	return int(md.NumDelivered), nil
+}
+
+// Partition is the partition the message came from (0 for a station
+// without partitions or a re-sent dead-letter message).
+func (m *Msg) Partition() int { return m.partition }
+
+// IsResent reports whether the broker re-sent this message from the
+// dead-letter station.
+func (m *Msg) IsResent() bool { return m.resent }
+
+func (m *Msg) station() string {
+	if m.cons == nil {
+		return ""
+	}
+	return m.cons.station
+}
+
+// Ack tells the broker the message is handled, so the consumer group does
+// not get it again.
+func (m *Msg) Ack() error {
+	if m.resent {
+		data, _ := json.Marshal(wire.PMAck{ID: m.resentID, CGName: m.resentCG})
+		return opErr("ack", m.station(), mapNATSErr(m.cons.conn.nc.Publish(wire.SubjPMAcks, data)))
+	}
+	return opErr("ack", m.station(), mapNATSErr(m.raw.Ack()))
+}
+
+// Nack tells the broker the message was not handled; it is delivered again
+// at once (while MaxMsgDeliveries allows). A no-op on a re-sent dead-letter message.
+func (m *Msg) Nack() error {
+	if m.resent {
+		return nil
+	}
+	return opErr("nack", m.station(), mapNATSErr(m.raw.Nak()))
+}
+
+// nakQuietly returns an unhandled message to its group.
+func (m *Msg) nakQuietly() {
+	if !m.resent {
+		_ = m.raw.Nak()
+	}
+}
+
+func nakAll(msgs []*Msg) {
+	for _, m := range msgs {
+		m.nakQuietly()
+	}
+}
+
+// Delay asks the broker to deliver the message again after d (while
+// MaxMsgDeliveries allows). Re-sent dead-letter messages can not be delayed
+// (ErrNotSupported).
+func (m *Msg) Delay(d time.Duration) error {
+	if m.resent {
+		return opErr("delay", m.station(), fmt.Errorf("%w: a re-sent dead-letter message can not be delayed", ErrNotSupported))
+	}
+	if d < 0 {
+		return opErr("delay", m.station(), fmt.Errorf("%w: delay %v is negative", ErrInvalidOption, d))
+	}
+	return opErr("delay", m.station(), mapNATSErr(m.raw.NakWithDelay(d)))
+}
+
+// DeadLetter moves the message to the dead-letter station with a reason:
+// the consumer group does not get it again (other groups still do). A
+// no-op on a re-sent dead-letter message.
+func (m *Msg) DeadLetter(reason string) error {
+	if m.resent {
+		return nil
+	}
+	if err := m.raw.Term(); err != nil {
+		return opErr("dead letter", m.station(), mapNATSErr(err))
+	}
+	seq, err := m.GetSequenceNumber()
+	if err != nil {
+		return err
+	}
+	// The broker needs a partition of at least 1: 0 would crash its handler
+	// (PROTOCOL Q13), so a legacy station's message is only terminated.
+	if m.partition < 1 {
+		return nil
+	}
+	report := wire.NackedDLSMsg{
+		StationName: m.cons.st.intern,
+		Error:       reason,
+		Partition:   m.partition,
+		CGName:      m.cons.group, // lower-cased, as the broker stores it (Q14)
+		Seq:         seq,
+	}
+	data, _ := json.Marshal(report)
+	return opErr("dead letter", m.station(), mapNATSErr(m.cons.conn.nc.Publish(wire.SubjNackedDLS, data)))
+}

@@ -1,0 +1,551 @@
+package memphis
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"time"
+)
+
+// This file holds every option of the SDK, so the whole configuration
+// surface reads in one place. Setters never fail and never clamp: values are
+// checked once, when the call that uses them runs, and a bad value is an
+// ErrInvalidOption naming it.
+
+// ---- Connection ----
+
+// TLSOpts names the files of a mutual-TLS connection.
+type TLSOpts struct {
+	// TlsCert is the client certificate file (PEM).
+	TlsCert string
+	// TlsKey is the client key file (PEM).
+	TlsKey string
+	// CaFile is the CA certificate file (PEM) that signed the broker's certificate.
+	CaFile string
+}
+
+// Options configures a connection. Connect starts from the Default
+// constants and applies the Option functions in order.
+type Options struct {
+	// Host is the broker's host name, with or without http(s)://, or several
+	// of them separated by commas for a cluster. Each may carry its own :port.
+	Host string
+	// Port is used for hosts that carry no port. Default DefaultPort.
+	Port int
+	// Username is the Memphis user.
+	Username string
+	// AccountId is the tenant; only the cloud broker has more than one.
+	// Default DefaultAccountID.
+	AccountId int
+	// ConnectionToken authenticates in token mode. Exactly one of
+	// ConnectionToken and Password must be set.
+	ConnectionToken string
+	// Password authenticates in user/password mode.
+	Password string
+	// Reconnect says whether to reconnect after the connection drops.
+	// Default DefaultReconnect.
+	Reconnect bool
+	// MaxReconnect is how many reconnect attempts to make, honoured as given;
+	// negative means forever. Default DefaultMaxReconnect.
+	MaxReconnect int
+	// ReconnectInterval is the wait between reconnect attempts.
+	// Default DefaultReconnectInterval.
+	ReconnectInterval time.Duration
+	// Timeout bounds the dial of each connection attempt. Default DefaultTimeout.
+	Timeout time.Duration
+	// RequestTimeout bounds control-plane calls whose context has no deadline.
+	// Default DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// TLSOpts are certificate files for mutual TLS.
+	TLSOpts TLSOpts
+	// TLSConfig is a ready TLS configuration; it takes precedence over TLSOpts.
+	TLSConfig *tls.Config
+	// MaxPending bounds asynchronous produces awaiting acknowledgement on this
+	// connection. Default DefaultMaxPending.
+	MaxPending int
+	// CloseTimeout bounds how long Close waits for outstanding asynchronous
+	// produces. Default DefaultCloseTimeout.
+	CloseTimeout time.Duration
+	// Logger receives the SDK's logs. Default: none are written.
+	Logger *slog.Logger
+	// DisconnectHandler is called when the connection drops.
+	DisconnectHandler func(*Conn, error)
+	// ReconnectHandler is called when the connection is re-established.
+	ReconnectHandler func(*Conn)
+	// ClosedHandler is called once the connection is closed for good.
+	ClosedHandler func(*Conn)
+	// AsyncErrorHandler receives failures of asynchronous produces whose
+	// producer has no ProducerErrorHandler. Default: they are logged at Error.
+	AsyncErrorHandler func(*Producer, error)
+}
+
+// Option configures Connect.
+type Option func(*Options) error
+
+// Port sets the port for hosts given without one. Default DefaultPort.
+func Port(port int) Option { return func(o *Options) error { o.Port = port; return nil } }
+
+// Reconnect sets whether to reconnect after the connection drops.
+// Default DefaultReconnect.
+func Reconnect(reconnect bool) Option {
+	return func(o *Options) error { o.Reconnect = reconnect; return nil }
+}
+
+// MaxReconnect sets how many reconnect attempts are made; negative means
+// forever. Default DefaultMaxReconnect.
+func MaxReconnect(maxReconnect int) Option {
+	return func(o *Options) error { o.MaxReconnect = maxReconnect; return nil }
+}
+
+// ReconnectInterval sets the wait between reconnect attempts.
+// Default DefaultReconnectInterval.
+func ReconnectInterval(d time.Duration) Option {
+	return func(o *Options) error { o.ReconnectInterval = d; return nil }
+}
+
+// Timeout bounds the dial of each connection attempt. Default DefaultTimeout.
+func Timeout(d time.Duration) Option { return func(o *Options) error { o.Timeout = d; return nil } }
+
+// RequestTimeout bounds control-plane calls whose context has no deadline.
+// Default DefaultRequestTimeout.
+func RequestTimeout(d time.Duration) Option {
+	return func(o *Options) error { o.RequestTimeout = d; return nil }
+}
+
+// ConnectionToken authenticates with a connection token (token mode).
+func ConnectionToken(token string) Option {
+	return func(o *Options) error { o.ConnectionToken = token; return nil }
+}
+
+// Password authenticates with the user's password (user/password mode).
+func Password(password string) Option {
+	return func(o *Options) error { o.Password = password; return nil }
+}
+
+// AccountId sets the tenant; only the cloud broker has more than one.
+// Default DefaultAccountID.
+func AccountId(accountID int) Option {
+	return func(o *Options) error { o.AccountId = accountID; return nil }
+}
+
+// Tls connects with mutual TLS using certificate files (PEM): the client
+// certificate, its key and the CA that signed the broker's certificate.
+func Tls(TlsCert string, TlsKey string, CaFile string) Option {
+	return func(o *Options) error {
+		o.TLSOpts = TLSOpts{TlsCert: TlsCert, TlsKey: TlsKey, CaFile: CaFile}
+		return nil
+	}
+}
+
+// TLSConfig connects with TLS configured in memory. It takes precedence over Tls.
+func TLSConfig(cfg *tls.Config) Option {
+	return func(o *Options) error { o.TLSConfig = cfg; return nil }
+}
+
+// MaxPending bounds asynchronous produces awaiting acknowledgement on the
+// connection. Default DefaultMaxPending.
+func MaxPending(n int) Option { return func(o *Options) error { o.MaxPending = n; return nil } }
+
+// CloseTimeout bounds how long Close waits for outstanding asynchronous
+// produces. Default DefaultCloseTimeout.
+func CloseTimeout(d time.Duration) Option {
+	return func(o *Options) error { o.CloseTimeout = d; return nil }
+}
+
+// Logger sends the SDK's logs to l. Default: no logs are written.
+func Logger(l *slog.Logger) Option { return func(o *Options) error { o.Logger = l; return nil } }
+
+// DisconnectHandler is called when the connection drops.
+func DisconnectHandler(fn func(*Conn, error)) Option {
+	return func(o *Options) error { o.DisconnectHandler = fn; return nil }
+}
+
+// ReconnectHandler is called when the connection is re-established.
+func ReconnectHandler(fn func(*Conn)) Option {
+	return func(o *Options) error { o.ReconnectHandler = fn; return nil }
+}
+
+// ClosedHandler is called once the connection is closed for good.
+func ClosedHandler(fn func(*Conn)) Option {
+	return func(o *Options) error { o.ClosedHandler = fn; return nil }
+}
+
+// AsyncErrorHandler receives failures of asynchronous produces from producers
+// that have no ProducerErrorHandler. Default: they are logged at Error level.
+func AsyncErrorHandler(fn func(*Producer, error)) Option {
+	return func(o *Options) error { o.AsyncErrorHandler = fn; return nil }
+}
+
+// ---- Station ----
+
+// StationOpts configures CreateStation. CreateStation starts from the
+// Default constants and applies the StationOpt functions in order.
+type StationOpts struct {
+	Name                     string
+	RetentionType            RetentionType
+	RetentionVal             int
+	StorageType              StorageType
+	Replicas                 int
+	IdempotencyWindow        time.Duration
+	SchemaName               string
+	SendPoisonMsgToDls       bool
+	SendSchemaFailedMsgToDls bool
+	TieredStorageEnabled     bool
+	PartitionsNumber         int
+	DlsStation               string
+}
+
+// StationOpt configures CreateStation.
+type StationOpt func(*StationOpts) error
+
+// RetentionTypeOpt sets how the station decides which messages to keep.
+// Default DefaultRetentionType.
+func RetentionTypeOpt(t RetentionType) StationOpt {
+	return func(o *StationOpts) error { o.RetentionType = t; return nil }
+}
+
+// RetentionVal sets the retention limit in the retention type's unit
+// (seconds, messages or bytes; ignored for AckBased). Default DefaultRetentionValue.
+func RetentionVal(v int) StationOpt {
+	return func(o *StationOpts) error { o.RetentionVal = v; return nil }
+}
+
+// StorageTypeOpt sets where messages are stored. Default DefaultStorageType.
+func StorageTypeOpt(t StorageType) StationOpt {
+	return func(o *StationOpts) error { o.StorageType = t; return nil }
+}
+
+// Replicas sets how many copies of each message a cluster keeps (1, 3 or 5).
+// Default DefaultReplicas.
+func Replicas(n int) StationOpt { return func(o *StationOpts) error { o.Replicas = n; return nil } }
+
+// IdempotencyWindow sets how long message ids are remembered to drop
+// duplicates. Default DefaultIdempotencyWindow.
+func IdempotencyWindow(d time.Duration) StationOpt {
+	return func(o *StationOpts) error { o.IdempotencyWindow = d; return nil }
+}
+
+// SchemaName enforces a schema on the station from its creation. Default: none.
+func SchemaName(name string) StationOpt {
+	return func(o *StationOpts) error { o.SchemaName = name; return nil }
+}
+
+// SendPoisonMsgToDls sets whether poison messages (delivered
+// MaxMsgDeliveries times without ack) go to the dead-letter station.
+// Default DefaultSendPoisonMsgToDls.
+func SendPoisonMsgToDls(b bool) StationOpt {
+	return func(o *StationOpts) error { o.SendPoisonMsgToDls = b; return nil }
+}
+
+// SendSchemaFailedMsgToDls sets whether messages that fail the schema go to
+// the dead-letter station. Default DefaultSendSchemaFailedMsgToDls.
+func SendSchemaFailedMsgToDls(b bool) StationOpt {
+	return func(o *StationOpts) error { o.SendSchemaFailedMsgToDls = b; return nil }
+}
+
+// TieredStorageEnabled moves messages past retention to tier-2 storage
+// instead of deleting them. Default DefaultTieredStorageEnabled.
+func TieredStorageEnabled(b bool) StationOpt {
+	return func(o *StationOpts) error { o.TieredStorageEnabled = b; return nil }
+}
+
+// PartitionsNumber sets how many partitions the station has.
+// Default DefaultPartitionsNumber.
+func PartitionsNumber(n int) StationOpt {
+	return func(o *StationOpts) error { o.PartitionsNumber = n; return nil }
+}
+
+// DlsStation names a station that receives a copy of every dead-letter event.
+// Default: none.
+func DlsStation(name string) StationOpt {
+	return func(o *StationOpts) error { o.DlsStation = name; return nil }
+}
+
+// ---- Producer ----
+
+// ProducerOpts configures CreateProducer.
+type ProducerOpts struct {
+	// GenUniqueSuffix appends a random suffix to the producer's name.
+	GenUniqueSuffix bool
+	// ErrorHandler receives failures of this producer's asynchronous produces.
+	ErrorHandler func(*Producer, error)
+}
+
+// ProducerOpt configures CreateProducer.
+type ProducerOpt func(*ProducerOpts) error
+
+// ProducerGenUniqueSuffix appends a random suffix to the producer's name.
+//
+// Deprecated: producers of one name may share a station; give each a
+// distinct name yourself if you need to tell them apart. It still works.
+func ProducerGenUniqueSuffix() ProducerOpt {
+	return func(o *ProducerOpts) error { o.GenUniqueSuffix = true; return nil }
+}
+
+// ProducerErrorHandler receives the failures of this producer's
+// asynchronous produces (each exactly once). Default: the connection's
+// AsyncErrorHandler.
+func ProducerErrorHandler(fn func(*Producer, error)) ProducerOpt {
+	return func(o *ProducerOpts) error { o.ErrorHandler = fn; return nil }
+}
+
+// ---- Produce ----
+
+// ProduceOpts configures one Produce.
+type ProduceOpts struct {
+	// AckWaitSec bounds the wait for the broker's acknowledgement, in seconds.
+	AckWaitSec int
+	// MsgHeaders are user headers; the SDK copies them and never writes to them.
+	MsgHeaders Headers
+	// AsyncProduce returns without waiting for the acknowledgement.
+	AsyncProduce bool
+	// MsgId makes the produce idempotent within the station's idempotency window.
+	MsgId string
+	// PartitionKey routes the message to the partition its murmur3 hash picks.
+	PartitionKey string
+	// PartitionNumber routes the message to this partition (1-based; 0 means none).
+	PartitionNumber int
+
+	byKey bool // PartitionKey was given, possibly empty
+}
+
+// ProduceOpt configures one Produce.
+type ProduceOpt func(*ProduceOpts) error
+
+// AckWaitSec bounds the wait for the broker's acknowledgement, in seconds.
+// Default DefaultAckWaitSec.
+func AckWaitSec(sec int) ProduceOpt {
+	return func(o *ProduceOpts) error { o.AckWaitSec = sec; return nil }
+}
+
+// MsgHeaders attaches user headers. The SDK copies them, so one Headers value
+// can be shared by concurrent produces. Default: none.
+func MsgHeaders(h Headers) ProduceOpt {
+	return func(o *ProduceOpts) error { o.MsgHeaders = h; return nil }
+}
+
+// AsyncProduce returns as soon as the message is sent. Its outcome still
+// reaches the producer's error handler if it fails; Producer.Flush waits for
+// all outstanding ones. Default DefaultAsyncProduce.
+func AsyncProduce() ProduceOpt {
+	return func(o *ProduceOpts) error { o.AsyncProduce = true; return nil }
+}
+
+// SyncProduce waits for the broker's acknowledgement (the default).
+func SyncProduce() ProduceOpt {
+	return func(o *ProduceOpts) error { o.AsyncProduce = false; return nil }
+}
+
+// MsgId gives the message an id: a second message with the same id inside
+// the station's idempotency window is dropped by the broker.
+func MsgId(id string) ProduceOpt { return func(o *ProduceOpts) error { o.MsgId = id; return nil } }
+
+// ProducerPartitionKey routes the message by key: the same key always goes
+// to the same partition, as with every Memphis SDK.
+func ProducerPartitionKey(key string) ProduceOpt {
+	return func(o *ProduceOpts) error { o.PartitionKey, o.byKey = key, true; return nil }
+}
+
+// ProducerPartitionNumber routes the message to a partition (1-based).
+// Default: round-robin over the station's partitions.
+func ProducerPartitionNumber(n int) ProduceOpt {
+	return func(o *ProduceOpts) error { o.PartitionNumber = n; return nil }
+}
+
+// ---- Consumer ----
+
+// ConsumerErrHandler receives errors that happen in a consumer's background
+// work, e.g. ErrStationUnreachable.
+type ConsumerErrHandler func(*Consumer, error)
+
+// ConsumerOpts configures CreateConsumer.
+type ConsumerOpts struct {
+	ConsumerGroup            string
+	PullInterval             time.Duration
+	BatchSize                int
+	BatchMaxTimeToWait       time.Duration
+	MaxAckTime               time.Duration
+	MaxMsgDeliveries         int
+	GenUniqueSuffix          bool
+	ErrHandler               ConsumerErrHandler
+	StartConsumeFromSequence uint64
+	LastMessages             int64
+}
+
+// ConsumerOpt configures CreateConsumer.
+type ConsumerOpt func(*ConsumerOpts) error
+
+// ConsumerGroup makes the consumer a member of a group that shares the
+// station's messages. Default: a group named after the consumer.
+func ConsumerGroup(cg string) ConsumerOpt {
+	return func(o *ConsumerOpts) error { o.ConsumerGroup = cg; return nil }
+}
+
+// PullInterval sets the pause after a pull that found the station empty.
+// While messages flow the next pull is always already in flight.
+// Default DefaultPullInterval.
+func PullInterval(d time.Duration) ConsumerOpt {
+	return func(o *ConsumerOpts) error { o.PullInterval = d; return nil }
+}
+
+// BatchSize sets the most messages handed over at once (1 to MaxBatchSize).
+// Default DefaultBatchSize.
+func BatchSize(n int) ConsumerOpt { return func(o *ConsumerOpts) error { o.BatchSize = n; return nil } }
+
+// BatchMaxWaitTime sets how long a pull waits for its batch to fill (at
+// least MinBatchMaxWaitTime). Default DefaultBatchMaxWaitTime.
+func BatchMaxWaitTime(d time.Duration) ConsumerOpt {
+	return func(o *ConsumerOpts) error { o.BatchMaxTimeToWait = d; return nil }
+}
+
+// MaxAckTime sets how long the broker waits for an ack before delivering a
+// message again. Default DefaultMaxAckTime.
+func MaxAckTime(d time.Duration) ConsumerOpt {
+	return func(o *ConsumerOpts) error { o.MaxAckTime = d; return nil }
+}
+
+// MaxMsgDeliveries sets how many times a message is delivered before it is a
+// poison message; the broker allows at most MaxMsgDeliveriesLimit.
+// Default DefaultMaxMsgDeliveries.
+func MaxMsgDeliveries(n int) ConsumerOpt {
+	return func(o *ConsumerOpts) error { o.MaxMsgDeliveries = n; return nil }
+}
+
+// ConsumerGenUniqueSuffix appends a random suffix to the consumer's name.
+//
+// Deprecated: name consumers yourself; it still works.
+func ConsumerGenUniqueSuffix() ConsumerOpt {
+	return func(o *ConsumerOpts) error { o.GenUniqueSuffix = true; return nil }
+}
+
+// ConsumerErrorHandler receives the consumer's background errors.
+// Default: they are logged at Warn level.
+func ConsumerErrorHandler(fn ConsumerErrHandler) ConsumerOpt {
+	return func(o *ConsumerOpts) error { o.ErrHandler = fn; return nil }
+}
+
+// StartConsumeFromSeq starts a new consumer group at this sequence number
+// (per partition). Default DefaultStartConsumeFromSeq.
+func StartConsumeFromSeq(seq uint64) ConsumerOpt {
+	return func(o *ConsumerOpts) error { o.StartConsumeFromSequence = seq; return nil }
+}
+
+// StartConsumeFromSequence is StartConsumeFromSeq under the name older SDK
+// versions used.
+func StartConsumeFromSequence(seq uint64) ConsumerOpt { return StartConsumeFromSeq(seq) }
+
+// LastMessages starts a new consumer group at the last n messages of each
+// partition; -1 means not used. Default DefaultLastMessages.
+func LastMessages(n int64) ConsumerOpt {
+	return func(o *ConsumerOpts) error { o.LastMessages = n; return nil }
+}
+
+// ---- Consume and Fetch on a consumer ----
+
+// ConsumingOpts selects the partition Consume or Fetch reads.
+type ConsumingOpts struct {
+	// PartitionKey reads the partition the key routes to.
+	PartitionKey string
+	// PartitionNumber reads this partition (1-based; 0 means all).
+	PartitionNumber int
+
+	byKey bool // PartitionKey was given, possibly empty
+}
+
+// ConsumingOpt configures Consume or Fetch.
+type ConsumingOpt func(*ConsumingOpts) error
+
+// ConsumerPartitionKey reads only the partition the key routes to.
+// Default: all partitions.
+func ConsumerPartitionKey(key string) ConsumingOpt {
+	return func(o *ConsumingOpts) error { o.PartitionKey, o.byKey = key, true; return nil }
+}
+
+// ConsumerPartitionNumber reads only this partition (1-based).
+// Default: all partitions.
+func ConsumerPartitionNumber(n int) ConsumingOpt {
+	return func(o *ConsumingOpts) error { o.PartitionNumber = n; return nil }
+}
+
+// ---- Conn.FetchMessages ----
+
+// FetchOpts configures Conn.FetchMessages: the consumer it creates (or
+// reuses) and the fetch itself.
+type FetchOpts struct {
+	ConsumerOpts
+	// BatchSize is how many messages to fetch at most.
+	BatchSize int
+	// Prefetch fetches the next batch in the background for the next call.
+	Prefetch bool
+	// PartitionKey fetches from the partition the key routes to.
+	PartitionKey string
+	// PartitionNumber fetches from this partition (1-based; 0 means round-robin).
+	PartitionNumber int
+
+	byKey bool // PartitionKey was given, possibly empty
+}
+
+// FetchOpt configures Conn.FetchMessages.
+type FetchOpt func(*FetchOpts) error
+
+// FetchConsumerGroup: see ConsumerGroup.
+func FetchConsumerGroup(cg string) FetchOpt {
+	return func(o *FetchOpts) error { o.ConsumerGroup = cg; return nil }
+}
+
+// FetchBatchSize sets how many messages to fetch. Default DefaultBatchSize.
+func FetchBatchSize(n int) FetchOpt { return func(o *FetchOpts) error { o.BatchSize = n; return nil } }
+
+// FetchBatchMaxWaitTime: see BatchMaxWaitTime. Default DefaultBatchMaxWaitTime.
+func FetchBatchMaxWaitTime(d time.Duration) FetchOpt {
+	return func(o *FetchOpts) error { o.BatchMaxTimeToWait = d; return nil }
+}
+
+// FetchMaxAckTime: see MaxAckTime. Default DefaultMaxAckTime.
+func FetchMaxAckTime(d time.Duration) FetchOpt {
+	return func(o *FetchOpts) error { o.MaxAckTime = d; return nil }
+}
+
+// FetchMaxMsgDeliveries: see MaxMsgDeliveries. Default DefaultMaxMsgDeliveries.
+func FetchMaxMsgDeliveries(n int) FetchOpt {
+	return func(o *FetchOpts) error { o.MaxMsgDeliveries = n; return nil }
+}
+
+// FetchConsumerGenUniqueSuffix appends a random suffix to the consumer's name.
+//
+// Deprecated: a new name each call means a new consumer group each call; name
+// consumers yourself. It still works.
+func FetchConsumerGenUniqueSuffix() FetchOpt {
+	return func(o *FetchOpts) error { o.GenUniqueSuffix = true; return nil }
+}
+
+// FetchConsumerErrorHandler: see ConsumerErrorHandler.
+func FetchConsumerErrorHandler(fn ConsumerErrHandler) FetchOpt {
+	return func(o *FetchOpts) error { o.ErrHandler = fn; return nil }
+}
+
+// FetchStartConsumeFromSeq: see StartConsumeFromSeq.
+func FetchStartConsumeFromSeq(seq uint64) FetchOpt {
+	return func(o *FetchOpts) error { o.StartConsumeFromSequence = seq; return nil }
+}
+
+// FetchStartConsumeFromSequence is FetchStartConsumeFromSeq under its older name.
+func FetchStartConsumeFromSequence(seq uint64) FetchOpt { return FetchStartConsumeFromSeq(seq) }
+
+// FetchLastMessages: see LastMessages.
+func FetchLastMessages(n int64) FetchOpt {
+	return func(o *FetchOpts) error { o.LastMessages = n; return nil }
+}
+
+// FetchPartitionKey fetches from the partition the key routes to.
+func FetchPartitionKey(key string) FetchOpt {
+	return func(o *FetchOpts) error { o.PartitionKey, o.byKey = key, true; return nil }
+}
+
+// FetchPartitionNumber fetches from this partition (1-based).
+func FetchPartitionNumber(n int) FetchOpt {
+	return func(o *FetchOpts) error { o.PartitionNumber = n; return nil }
+}
+
+// FetchPrefetch starts fetching the next batch as soon as this one returns,
+// so the next FetchMessages call finds it ready.
+func FetchPrefetch() FetchOpt { return func(o *FetchOpts) error { o.Prefetch = true; return nil } }

@@ -1,0 +1,425 @@
+package memphis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/memphisdev/memphis.go/internal/wire"
+)
+
+// Producer produces messages to one station, or to several at once. It is
+// safe for concurrent use.
+type Producer struct {
+	conn       *Conn
+	name       string
+	targets    []*target
+	errHandler func(*Producer, error)
+	inflight   pendingCount
+
+	mu        sync.Mutex
+	destroyed bool
+}
+
+// target is one station a producer writes to.
+type target struct {
+	name string // external, lower-cased
+	st   *stationState
+	rr   atomic.Uint64
+}
+
+// Name is the producer's name as registered (lower-cased).
+func (p *Producer) Name() string { return p.name }
+
+// Stations are the names of the stations the producer writes to.
+func (p *Producer) Stations() []string {
+	names := make([]string, len(p.targets))
+	for i, t := range p.targets {
+		names[i] = t.name
+	}
+	return names
+}
+
+// CreateProducer registers a producer on a station, creating the station
+// with default options if it does not exist. It is CreateProducerContext
+// with context.Background.
+func (c *Conn) CreateProducer(stationName, name string, opts ...ProducerOpt) (*Producer, error) {
+	return c.CreateProducerContext(context.Background(), stationName, name, opts...)
+}
+
+// CreateProducerContext registers a producer on a station, creating the
+// station with default options if it does not exist.
+func (c *Conn) CreateProducerContext(ctx context.Context, stationName, name string, opts ...ProducerOpt) (*Producer, error) {
+	return c.createProducer(ctx, []string{stationName}, name, opts)
+}
+
+// CreateMultiStationProducer registers one producer on several stations;
+// each Produce then writes the message to every one of them.
+func (c *Conn) CreateMultiStationProducer(stationNames []string, name string, opts ...ProducerOpt) (*Producer, error) {
+	return c.CreateMultiStationProducerContext(context.Background(), stationNames, name, opts...)
+}
+
+// CreateMultiStationProducerContext is CreateMultiStationProducer with a context.
+func (c *Conn) CreateMultiStationProducerContext(ctx context.Context, stationNames []string, name string, opts ...ProducerOpt) (*Producer, error) {
+	if len(stationNames) == 0 {
+		return nil, opErr("create producer", "", fmt.Errorf("%w: no station given", ErrInvalidOption))
+	}
+	return c.createProducer(ctx, stationNames, name, opts)
+}
+
+// CreateProducer registers a producer on the station.
+func (s *Station) CreateProducer(name string, opts ...ProducerOpt) (*Producer, error) {
+	return s.conn.CreateProducerContext(context.Background(), s.name, name, opts...)
+}
+
+// CreateProducerContext registers a producer on the station.
+func (s *Station) CreateProducerContext(ctx context.Context, name string, opts ...ProducerOpt) (*Producer, error) {
+	return s.conn.CreateProducerContext(ctx, s.name, name, opts...)
+}
+
+func (c *Conn) createProducer(ctx context.Context, stationNames []string, name string, opts []ProducerOpt) (*Producer, error) {
+	op := "create producer"
+	var o ProducerOpts
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&o); err != nil {
+			return nil, opErr(op, "", fmt.Errorf("%w: %w", ErrInvalidOption, err))
+		}
+	}
+	if o.GenUniqueSuffix {
+		suffix, err := randomSuffix()
+		if err != nil {
+			return nil, opErr(op, "", err)
+		}
+		name += "_" + suffix
+	}
+	lname, err := checkName(wire.ObjProducer, name)
+	if err != nil {
+		return nil, opErr(op, "", err)
+	}
+	stations := make([]string, len(stationNames))
+	for i, s := range stationNames {
+		if stations[i], err = checkName(wire.ObjStation, s); err != nil {
+			return nil, opErr(op, s, err)
+		}
+	}
+	p := &Producer{conn: c, name: lname, errHandler: o.ErrorHandler}
+	for _, s := range stations {
+		t, err := c.registerProducer(ctx, s, lname)
+		if err != nil {
+			p.release()
+			return nil, opErr(op, s, err)
+		}
+		p.targets = append(p.targets, t)
+	}
+	return p, nil
+}
+
+func (c *Conn) registerProducer(ctx context.Context, station, name string) (*target, error) {
+	req := wire.CreateProducerReq{
+		Name:         name,
+		StationName:  station,
+		ConnectionID: c.connID,
+		ProducerType: "application",
+		Username:     c.username,
+		ReqVersion:   wire.CreateReqVersion,
+		AppID:        c.connID,
+		SDKLang:      "go",
+	}
+	reply, err := c.request(ctx, wire.SubjProducerCreations, req)
+	if err != nil {
+		return nil, err
+	}
+	var resp wire.CreateProducerResp
+	if err := json.Unmarshal(reply, &resp); err != nil {
+		return nil, newBrokerError(string(reply)) // old brokers answer in plain text
+	}
+	if resp.Err != "" {
+		return nil, newBrokerError(resp.Err)
+	}
+	st, err := c.acquireStation(wire.InternalName(station))
+	if err != nil {
+		return nil, err
+	}
+	st.schemaverseToDLS.Store(resp.SchemaverseToDLS)
+	c.sendNotification.Store(resp.SendNotification)
+	if err := st.applyRegistration(c, resp.PartitionsUpdate.PartitionsList, resp.SchemaUpdate); err != nil {
+		c.releaseStation(st)
+		return nil, err
+	}
+	return &target{name: station, st: st}, nil
+}
+
+// Produce sends a message, waiting for the broker's acknowledgement unless
+// AsyncProduce is given. It is ProduceContext with context.Background.
+//
+// The message may be []byte or string; on a station with a schema it may
+// also be any form the schema type accepts (see the Schemaverse section of
+// the package documentation), and it is validated before it is sent.
+func (p *Producer) Produce(message any, opts ...ProduceOpt) error {
+	return p.ProduceContext(context.Background(), message, opts...)
+}
+
+// ProduceContext sends a message. ctx bounds the wait for room among
+// pending async produces and, for a sync produce, for the acknowledgement
+// (which AckWaitSec bounds too). A multi-station producer sends to every
+// station and joins the errors.
+func (p *Producer) ProduceContext(ctx context.Context, message any, opts ...ProduceOpt) error {
+	o, err := produceOptions(opts)
+	if err != nil {
+		return opErr("produce", p.stationLabel(), err)
+	}
+	var errs []error
+	for _, t := range p.targets {
+		if err := p.produceTo(ctx, t, message, &o, nil); err != nil {
+			errs = append(errs, opErr("produce", t.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ProduceAsync sends a message without waiting and calls done with its
+// outcome: exactly once per station, one call at a time, unless
+// ProduceAsync itself returns an error (then done is not called for that
+// station). done must not call Flush.
+func (p *Producer) ProduceAsync(ctx context.Context, message any, done func(PubAck, error), opts ...ProduceOpt) error {
+	o, err := produceOptions(opts)
+	if err != nil {
+		return opErr("produce", p.stationLabel(), err)
+	}
+	o.AsyncProduce = true
+	if done == nil {
+		return opErr("produce", p.stationLabel(), fmt.Errorf("%w: done callback is nil", ErrInvalidOption))
+	}
+	var errs []error
+	for _, t := range p.targets {
+		if err := p.produceTo(ctx, t, message, &o, done); err != nil {
+			errs = append(errs, opErr("produce", t.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func produceOptions(opts []ProduceOpt) (ProduceOpts, error) {
+	o := ProduceOpts{AckWaitSec: DefaultAckWaitSec, AsyncProduce: DefaultAsyncProduce}
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&o); err != nil {
+			return o, fmt.Errorf("%w: %w", ErrInvalidOption, err)
+		}
+	}
+	if o.AckWaitSec <= 0 {
+		return o, fmt.Errorf("%w: AckWaitSec %d must be positive", ErrInvalidOption, o.AckWaitSec)
+	}
+	return o, nil
+}
+
+func (p *Producer) produceTo(ctx context.Context, t *target, message any, o *ProduceOpts, done func(PubAck, error)) error {
+	p.mu.Lock()
+	destroyed := p.destroyed
+	p.mu.Unlock()
+	if destroyed {
+		return ErrProducerDestroyed
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	partition, err := choosePartition(t.st.partitionList(), o.PartitionKey, o.byKey, o.PartitionNumber, &t.rr)
+	if err != nil {
+		return err
+	}
+	data, err := p.conn.encode(t.st, message)
+	if err != nil {
+		var se *SchemaError
+		if errors.As(err, &se) {
+			p.conn.reportSchemaFailure(t.st, p.name, partition, message, o.MsgHeaders.h, se)
+		}
+		return err
+	}
+	m := &nats.Msg{
+		Subject: t.st.subject(partition),
+		Data:    data,
+		Header:  buildHeader(o.MsgHeaders.h, p.conn.connID, p.name, o.MsgId),
+	}
+	ackWait := time.Duration(o.AckWaitSec) * time.Second
+	req := &pubReq{deadline: time.Now().Add(ackWait), producer: p, station: t.st.intern, partition: partition, done: done}
+	if !o.AsyncProduce {
+		req.ch = make(chan pubResult, 1)
+	}
+	// The wait for room among pending async produces is bounded by the ack
+	// wait too, so a stalled broker turns into ErrMaxPending, not a hang.
+	pctx, cancel := context.WithTimeout(ctx, ackWait)
+	defer cancel()
+	if err := p.conn.acks.publish(pctx, m, req); err != nil {
+		return err
+	}
+	if o.AsyncProduce {
+		return nil
+	}
+	_, err = p.conn.acks.wait(ctx, req)
+	return err
+}
+
+// reportAsync hands an async produce failure to whoever listens.
+func (p *Producer) reportAsync(err error) {
+	err = opErr("produce", p.stationLabel(), err)
+	switch {
+	case p.errHandler != nil:
+		p.errHandler(p, err)
+	case p.conn.opts.AsyncErrorHandler != nil:
+		p.conn.opts.AsyncErrorHandler(p, err)
+	default:
+		p.conn.log.Error("memphis: async produce failed", "producer", p.name, "err", err)
+	}
+}
+
+func (p *Producer) stationLabel() string {
+	if len(p.targets) == 1 {
+		return p.targets[0].name
+	}
+	return ""
+}
+
+// Flush waits until every asynchronous produce of this producer has been
+// acknowledged or has failed (failures go to the error handler first).
+func (p *Producer) Flush(ctx context.Context) error {
+	return opErr("flush", p.stationLabel(), p.conn.acks.flush(ctx, p))
+}
+
+// Destroy flushes the producer and unregisters it from its stations. It is
+// DestroyContext with context.Background.
+func (p *Producer) Destroy() error { return p.DestroyContext(context.Background()) }
+
+// DestroyContext waits for the producer's outstanding async produces (bounded
+// by ctx and the connection's RequestTimeout) and unregisters it. Later
+// produces fail with ErrProducerDestroyed. Destroy is idempotent.
+func (p *Producer) DestroyContext(ctx context.Context) error {
+	p.mu.Lock()
+	if p.destroyed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.destroyed = true
+	p.mu.Unlock()
+	fctx, cancel := p.conn.requestCtx(ctx)
+	ferr := p.conn.acks.flush(fctx, p)
+	cancel()
+	var errs []error
+	if ferr != nil {
+		errs = append(errs, opErr("destroy producer", p.stationLabel(), ferr))
+	}
+	for _, t := range p.targets {
+		req := wire.DestroyProducerReq{Name: p.name, StationName: t.name, Username: p.conn.username,
+			ConnectionID: p.conn.connID, ReqVersion: wire.DestroyReqVersion}
+		if err := p.conn.requestText(ctx, wire.SubjProducerDestructions, req, "not exist"); err != nil {
+			errs = append(errs, opErr("destroy producer", t.name, err))
+		}
+	}
+	p.release()
+	return errors.Join(errs...)
+}
+
+// release drops the producer's hold on its stations and its cache entry.
+func (p *Producer) release() {
+	for _, t := range p.targets {
+		p.conn.releaseStation(t.st)
+	}
+	p.conn.mu.Lock()
+	for k, cached := range p.conn.producers {
+		if cached == p {
+			delete(p.conn.producers, k)
+		}
+	}
+	p.conn.mu.Unlock()
+}
+
+// Produce sends a message through a cached producer, creating the producer
+// (and the station) on first use. It is ProduceContext with context.Background.
+func (c *Conn) Produce(stationName, name string, message any, opts []ProducerOpt, pOpts []ProduceOpt) error {
+	return c.ProduceContext(context.Background(), stationName, name, message, opts, pOpts)
+}
+
+// ProduceContext sends a message through a cached producer, creating it on
+// first use. A cached producer that was destroyed is replaced.
+func (c *Conn) ProduceContext(ctx context.Context, stationName, name string, message any, opts []ProducerOpt, pOpts []ProduceOpt) error {
+	p, err := c.cachedProducer(ctx, stationName, name, opts)
+	if err != nil {
+		return err
+	}
+	err = p.ProduceContext(ctx, message, pOpts...)
+	if errors.Is(err, ErrProducerDestroyed) {
+		if p, err = c.cachedProducer(ctx, stationName, name, opts); err != nil {
+			return err
+		}
+		err = p.ProduceContext(ctx, message, pOpts...)
+	}
+	return err
+}
+
+// ProduceToStations sends one message to several stations through cached
+// producers named name.
+func (c *Conn) ProduceToStations(ctx context.Context, stationNames []string, name string, message any, opts []ProducerOpt, pOpts []ProduceOpt) error {
+	if len(stationNames) == 0 {
+		return opErr("produce", "", fmt.Errorf("%w: no station given", ErrInvalidOption))
+	}
+	var errs []error
+	for _, s := range stationNames {
+		errs = append(errs, c.ProduceContext(ctx, s, name, message, opts, pOpts))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Conn) cachedProducer(ctx context.Context, stationName, name string, opts []ProducerOpt) (*Producer, error) {
+	key := wire.InternalName(stationName) + "_" + lowerASCII(name)
+	c.mu.Lock()
+	p := c.producers[key]
+	c.mu.Unlock()
+	if p != nil && !p.isDestroyed() {
+		return p, nil
+	}
+	p, err := c.CreateProducerContext(ctx, stationName, name, opts...)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if other := c.producers[key]; other != nil && !other.isDestroyed() {
+		c.mu.Unlock()
+		// Another goroutine won the race; keep one producer per key.
+		_ = p.DestroyContext(ctx)
+		return other, nil
+	}
+	c.producers[key] = p
+	c.mu.Unlock()
+	return p, nil
+}
+
+func (p *Producer) isDestroyed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.destroyed
+}
+
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if b[j] >= 'A' && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}

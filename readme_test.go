@@ -1,0 +1,267 @@
+package memphis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/memphisdev/memphis.go"
+	"github.com/memphisdev/memphis.go/internal/testenv"
+)
+
+// TestSeedReadme runs every call the Go README documents, written as the
+// README writes it. Corrections, all of the README's own slips: missing
+// commas between arguments, "." for ",", placeholders replaced by values,
+// ";" dropped, and string(msg.DataDeserialized()) (DataDeserialized returns
+// (any, error), which string() can not take) written as two statements.
+func TestSeedReadme(t *testing.T) {
+	b := testenv.Start(t)
+	host, user := b.Host, b.Username
+	pw := memphis.Password(b.Password)
+	if b.Token != "" {
+		pw = memphis.ConnectionToken(b.Token)
+	}
+	station := testenv.Name(t, "readme")
+
+	// Connecting to Memphis (function params).
+	c, err := memphis.Connect(host,
+		user,
+		pw,
+		memphis.AccountId(1),
+		memphis.Port(b.Port),
+		memphis.Reconnect(true),
+		memphis.MaxReconnect(10),
+		memphis.ReconnectInterval(1*time.Second),
+		memphis.Timeout(15*time.Second),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !c.IsConnected() {
+		t.Fatal("conn.IsConnected() is false")
+	}
+
+	// TLS needs all three files; the README's placeholder paths do not exist,
+	// so Connect explains that instead of dialing without TLS.
+	_, err = memphis.Connect("localhost", "root", memphis.Tls(
+		"~/tls_file_path.key",
+		"~/tls_cert_file_path.crt",
+		"~/tls_cert_file_path.crt",
+	), memphis.Password("memphis"))
+	if !errors.Is(err, memphis.ErrInvalidOption) {
+		t.Fatalf("Tls with missing files: %v", err)
+	}
+	var opts memphis.Options = memphis.Options{Host: host, TLSOpts: memphis.TLSOpts{TlsCert: "", TlsKey: "", CaFile: ""}}
+	_ = opts
+
+	// Creating a Station.
+	s0, err := c.CreateStation(station)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, err := c.CreateStation(station+"-1",
+		memphis.RetentionTypeOpt(memphis.Messages),
+		memphis.RetentionVal(10),
+		memphis.StorageTypeOpt(memphis.Memory),
+		memphis.Replicas(1),
+		memphis.IdempotencyWindow(3*time.Second),
+		memphis.SchemaName(""),
+		memphis.SendPoisonMsgToDls(true),
+		memphis.SendSchemaFailedMsgToDls(true),
+		memphis.TieredStorageEnabled(false),
+		memphis.PartitionsNumber(3),
+		memphis.DlsStation(""),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range []memphis.RetentionType{memphis.MaxMessageAgeSeconds, memphis.Messages, memphis.Bytes, memphis.AckBased} {
+		if rt.String() == "" {
+			t.Fatal("retention type without a name")
+		}
+	}
+	for _, st := range []memphis.StorageType{memphis.Disk, memphis.Memory} {
+		if st.String() == "" {
+			t.Fatal("storage type without a name")
+		}
+	}
+
+	// Creating a Producer, from a Conn and from a Station.
+	p0, err := c.CreateProducer(
+		station,
+		"producer-name",
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, err := s0.CreateProducer("producer-name-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := c.CreateProducer(station, "legacy", memphis.ProducerGenUniqueSuffix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = legacy.Destroy()
+
+	// Producing a message without creating a producer.
+	if err := c.Produce(station, "producer_name_a", []byte("Hey There!"), []memphis.ProducerOpt{}, []memphis.ProduceOpt{}); err != nil {
+		t.Fatal(err)
+	}
+	// Producing with a producer, with every ProduceOpt.
+	hdrs := memphis.Headers{}
+	hdrs.New()
+	if err := hdrs.Add("key", "value"); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range [][]memphis.ProduceOpt{
+		{memphis.AckWaitSec(15)},
+		{memphis.AckWaitSec(15), memphis.MsgHeaders(hdrs)},
+		{memphis.AckWaitSec(15), memphis.AsyncProduce()},
+		{memphis.AckWaitSec(15), memphis.SyncProduce()},
+		{memphis.AckWaitSec(15), memphis.MsgId("343")},
+		{memphis.ProducerPartitionKey("2ndPartition")},
+		{memphis.ProducerPartitionNumber(1)},
+	} {
+		if err := p0.Produce([]byte("My Message :)"), o...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p0.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p1.Produce([]byte("from p1")); err != nil {
+		t.Fatal(err)
+	}
+
+	// Creating a Consumer, with every ConsumerOpt.
+	consumer0, err := s0.CreateConsumer("consumer-name",
+		memphis.ConsumerGroup("consumer-group"),
+		memphis.PullInterval(1*time.Second),
+		memphis.BatchSize(10),
+		memphis.BatchMaxWaitTime(5*time.Second),
+		memphis.MaxAckTime(30*time.Second),
+		memphis.MaxMsgDeliveries(10),
+		memphis.ConsumerErrorHandler(func(*memphis.Consumer, error) {}),
+		memphis.StartConsumeFromSeq(1),
+		memphis.LastMessages(-1),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumer1, err := c.CreateConsumer(station, "consumer-name-1", memphis.ConsumerGenUniqueSuffix(),
+		memphis.StartConsumeFromSequence(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The README's MaxMsgDeliveries(100) is accepted; the broker caps it at 10.
+	if _, err := c.CreateConsumer(station, "MyNewConsumer",
+		memphis.PullInterval(10*time.Second),
+		memphis.BatchSize(100),
+		memphis.BatchMaxWaitTime(15*time.Second),
+		memphis.MaxMsgDeliveries(100),
+	); err != nil {
+		t.Fatal(err)
+	}
+
+	// Passing a context to a message handler, and processing messages.
+	ctx := context.Background()
+	ctx = context.WithValue(ctx, ctxKey("key"), "value")
+	consumer0.SetContext(ctx)
+	received := make(chan string, 100)
+	handler := func(msgs []*memphis.Msg, err error, ctx context.Context) {
+		if err != nil {
+			fmt.Printf("Fetch failed: %v", err)
+			return
+		}
+		for _, msg := range msgs {
+			received <- string(msg.Data())
+			v, _ := msg.DataDeserialized()
+			_ = v
+			msg.Ack()
+		}
+	}
+	if err := consumer0.Consume(handler,
+		memphis.ConsumerPartitionKey("key"),
+	); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-received:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the README's handler got nothing")
+	}
+	consumer0.StopConsume()
+
+	// Fetch a single batch, from the Conn with every FetchOpt, and from a consumer.
+	msgs, err := c.FetchMessages(station, "fetcher",
+		memphis.FetchBatchSize(10),
+		memphis.FetchConsumerGroup("fetch-group"),
+		memphis.FetchBatchMaxWaitTime(1*time.Second),
+		memphis.FetchMaxAckTime(30*time.Second),
+		memphis.FetchMaxMsgDeliveries(10),
+		memphis.FetchConsumerErrorHandler(func(*memphis.Consumer, error) {}),
+		memphis.FetchStartConsumeFromSeq(1),
+		memphis.FetchLastMessages(-1),
+		memphis.FetchPartitionKey("key"),
+	)
+	if err != nil || len(msgs) == 0 {
+		t.Fatalf("FetchMessages: %d, %v", len(msgs), err)
+	}
+	if _, err := c.FetchMessages(station, "fetcher-2", memphis.FetchConsumerGenUniqueSuffix(),
+		memphis.FetchPartitionNumber(1), memphis.FetchPrefetch(), memphis.FetchBatchMaxWaitTime(100*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err = consumer1.Fetch(10,
+		true,
+		memphis.ConsumerPartitionKey("key"),
+	)
+	if err != nil || len(msgs) == 0 {
+		t.Fatalf("consumer.Fetch: %d, %v", len(msgs), err)
+	}
+	message := msgs[0]
+	message.Ack()
+	msg := msgs[len(msgs)-1]
+	headers := msg.GetHeaders()
+	_ = headers
+	sequenceNumber, err := msg.GetSequenceNumber()
+	if err != nil || sequenceNumber == 0 {
+		t.Fatalf("GetSequenceNumber: %d, %v", sequenceNumber, err)
+	}
+	msg.Delay(time.Millisecond)
+
+	// Schemas: creating one needs a file (see the Schemaverse tests); here
+	// the calls the README shows, on a schema that does not exist.
+	if err := c.EnforceSchema("no-such-schema", station); !errors.Is(err, memphis.ErrSchemaNotFound) {
+		t.Fatalf("EnforceSchema: %v", err)
+	}
+	if err := c.AttachSchema("no-such-schema", station); !errors.Is(err, memphis.ErrSchemaNotFound) {
+		t.Fatalf("AttachSchema: %v", err)
+	}
+	if err := c.DetachSchema(station); err != nil {
+		t.Fatalf("DetachSchema: %v", err)
+	}
+
+	// Destroying.
+	if err := consumer1.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if err := consumer0.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p0.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s0.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}
+
+type ctxKey string
