@@ -27,14 +27,21 @@ type wiretap struct {
 func newWiretap(t *testing.T, b *testenv.Broker) *wiretap {
 	w := &wiretap{news: make(chan struct{}, 1)}
 	nc := b.NATS(t)
+	// Only what an SDK sends counts: control requests and reports, station
+	// publishes and JetStream API calls. Brokers publish on other subjects
+	// of their own (the real one logs to $memphis_syslogs.>).
+	sdkSubjects := map[string]bool{}
+	for _, s := range []string{
+		wire.SubjStationCreations, wire.SubjStationDestructions, wire.SubjProducerCreations,
+		wire.SubjProducerDestructions, wire.SubjConsumerCreations, wire.SubjConsumerDestructions,
+		wire.SubjSchemaCreations, wire.SubjSchemaAttachments, wire.SubjSchemaDetachments,
+		wire.SubjNackedDLS, wire.SubjSchemaverseDLS, wire.SubjPMAcks, wire.SubjNotifications,
+	} {
+		sdkSubjects[s] = true
+	}
 	_, err := nc.Subscribe(">", func(m *nats.Msg) {
-		if !strings.HasPrefix(m.Subject, "$memphis_") && !strings.HasSuffix(m.Subject, ".final") {
+		if !sdkSubjects[m.Subject] && !strings.HasSuffix(m.Subject, ".final") && !strings.HasPrefix(m.Subject, "$JS.API.") {
 			return
-		}
-		if strings.HasPrefix(m.Subject, "$memphis_sdk_clients_updates") ||
-			strings.HasPrefix(m.Subject, "$memphis_schema_updates_") ||
-			strings.HasPrefix(m.Subject, "$memphis_configurations_updates") {
-			return // broker to SDK, not SDK to broker
 		}
 		w.mu.Lock()
 		w.seen = append(w.seen, m.Subject+" "+string(m.Data))
