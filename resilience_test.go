@@ -1,0 +1,376 @@
+package memphis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/memphisdev/memphis.go"
+	"github.com/memphisdev/memphis.go/internal/testenv"
+	"github.com/memphisdev/memphis.go/memphistest"
+)
+
+// ledger keeps the books of a load run: what the broker acknowledged, what
+// failed and how, and what the consumer received, so a test can prove that
+// nothing acknowledged was lost and no failure went unreported.
+type ledger struct {
+	mu        sync.Mutex
+	acked     map[string]time.Time // acknowledged produce → when
+	failed    []error              // sync and done-callback failures
+	handled   []error              // failures reported to error handlers
+	unchecked map[string]bool      // async produces without a callback
+	got       map[string]time.Time // consumed → when first received
+	ackedN    int                  // totals, kept across prune
+	gotN      int
+	news      chan struct{}
+}
+
+func newLedger() *ledger {
+	return &ledger{acked: map[string]time.Time{}, unchecked: map[string]bool{}, got: map[string]time.Time{},
+		news: make(chan struct{}, 1)}
+}
+
+func (l *ledger) ack(id string) {
+	l.mu.Lock()
+	l.acked[id] = time.Now()
+	l.ackedN++
+	l.mu.Unlock()
+}
+
+func (l *ledger) fail(err error) {
+	l.mu.Lock()
+	l.failed = append(l.failed, err)
+	l.mu.Unlock()
+}
+
+func (l *ledger) handlerErr(err error) {
+	l.mu.Lock()
+	l.handled = append(l.handled, err)
+	l.mu.Unlock()
+}
+
+func (l *ledger) handler(msgs []*memphis.Msg, _ error, _ context.Context) {
+	now := time.Now()
+	l.mu.Lock()
+	for _, m := range msgs {
+		id := string(m.Data())
+		if _, ok := l.got[id]; !ok {
+			l.got[id] = now
+			l.gotN++
+		}
+	}
+	l.mu.Unlock()
+	for _, m := range msgs {
+		_ = m.Ack()
+	}
+	select {
+	case l.news <- struct{}{}:
+	default:
+	}
+}
+
+// await blocks until cond holds (checked under the lock after every
+// delivery) or d passes.
+func (l *ledger) await(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		l.mu.Lock()
+		ok := cond()
+		l.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-l.news:
+		case <-deadline.C:
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+	}
+}
+
+// prune forgets messages that are settled (acknowledged or fire-and-forget,
+// and consumed), so a long run's books stay small.
+func (l *ledger) prune() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id := range l.got {
+		_, a := l.acked[id]
+		if a || l.unchecked[id] {
+			delete(l.acked, id)
+			delete(l.unchecked, id)
+			delete(l.got, id)
+		}
+	}
+}
+
+// missing lists acknowledged messages never consumed; l.mu is held.
+func (l *ledger) missing() []string {
+	var out []string
+	for id := range l.acked {
+		if _, ok := l.got[id]; !ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// produceLoop produces until stop closes, three ways per round: sync,
+// async with a completion callback, and async reported only through the
+// producer's error handler.
+func produceLoop(p *memphis.Producer, l *ledger, stop <-chan struct{}) {
+	pace := time.NewTicker(2 * time.Millisecond) // a steady load, not a busy loop during outages
+	defer pace.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		case <-pace.C:
+		}
+		id := fmt.Sprintf("s-%d", i)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		err := p.ProduceContext(ctx, []byte(id), memphis.SyncProduce(), memphis.AckWaitSec(2))
+		cancel()
+		if err == nil {
+			l.ack(id)
+		} else {
+			l.fail(err)
+		}
+		aid := fmt.Sprintf("a-%d", i)
+		err = p.ProduceAsync(context.Background(), []byte(aid), func(_ memphis.PubAck, err error) {
+			if err == nil {
+				l.ack(aid)
+			} else {
+				l.fail(err)
+			}
+		}, memphis.AckWaitSec(2))
+		if err != nil {
+			l.fail(err)
+		}
+		hid := fmt.Sprintf("h-%d", i)
+		if err := p.Produce([]byte(hid), memphis.AsyncProduce(), memphis.AckWaitSec(2)); err != nil {
+			l.fail(err)
+		} else {
+			l.mu.Lock()
+			l.unchecked[hid] = true
+			l.mu.Unlock()
+		}
+	}
+}
+
+// outageErr reports whether err is one of the typed errors an outage may
+// cause.
+func outageErr(err error) bool {
+	return errors.Is(err, memphis.ErrConnectionLost) || errors.Is(err, memphis.ErrTimeout) ||
+		errors.Is(err, memphis.ErrNoServers) || errors.Is(err, memphis.ErrStationNotFound) ||
+		errors.Is(err, memphis.ErrConnClosed)
+}
+
+// checkBooks stops the load, waits for the consumer to catch up and checks
+// that nothing acknowledged was lost and every failure was typed.
+func checkBooks(t *testing.T, p *memphis.Producer, l *ledger, stop chan struct{}, done <-chan struct{}) {
+	t.Helper()
+	close(stop)
+	<-done
+	if err := p.Flush(testCtx(t, 30*time.Second)); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	l.await(t, 60*time.Second, "every acknowledged message to be consumed", func() bool { return len(l.missing()) == 0 })
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, err := range append(append([]error(nil), l.failed...), l.handled...) {
+		if !outageErr(err) {
+			t.Errorf("failure is not a typed outage error: %v", err)
+		}
+	}
+	// Fire-and-forget produces: each one was either consumed or its
+	// failure reached the error handler.
+	unseen := 0
+	for id := range l.unchecked {
+		if _, ok := l.got[id]; !ok {
+			unseen++
+		}
+	}
+	if unseen > len(l.handled) {
+		t.Errorf("%d fire-and-forget messages were neither consumed nor reported (%d reports)", unseen, len(l.handled))
+	}
+	t.Logf("acknowledged %d, consumed %d, lost 0, failures reported: %d to callers, %d to handlers; %d unacknowledged fire-and-forget",
+		l.ackedN, l.gotN, len(l.failed), len(l.handled), unseen)
+}
+
+func TestConsumerResumesAfterBrokerRestart(t *testing.T) {
+	b := testenv.Local(t)
+	c := connect(t, b) // the documented reconnect defaults
+	station := testenv.Name(t, "restart")
+	if _, err := c.CreateStation(station, memphis.PartitionsNumber(2)); err != nil {
+		t.Fatal(err)
+	}
+	l := newLedger()
+	p, err := c.CreateProducer(station, "p", memphis.ProducerErrorHandler(func(_ *memphis.Producer, err error) { l.handlerErr(err) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := c.CreateConsumer(station, "c", memphis.ConsumerErrorHandler(func(_ *memphis.Consumer, err error) { l.handlerErr(err) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cons.Consume(l.handler); err != nil {
+		t.Fatal(err)
+	}
+	defer cons.StopConsume()
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() { defer close(done); produceLoop(p, l, stop) }()
+
+	l.await(t, 20*time.Second, "traffic before the restart", func() bool { return l.gotN >= 100 })
+	if err := b.Server.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	// Resumed: a message acknowledged after the broker came back has been
+	// consumed, with no call from the test.
+	var resumed time.Duration
+	l.await(t, 20*time.Second, "the consumer to resume", func() bool {
+		for id, at := range l.acked {
+			if got, ok := l.got[id]; ok && at.After(back) {
+				resumed = got.Sub(back)
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("consumer resumed %v after the broker was back", resumed.Round(time.Millisecond))
+	if resumed > 5*time.Second {
+		t.Errorf("consumer resumed after %v, want within 5s", resumed)
+	}
+	l.await(t, 10*time.Second, "traffic after the restart", func() bool { return l.gotN >= 300 })
+	checkBooks(t, p, l, stop, done)
+}
+
+func TestClusterFailover(t *testing.T) {
+	b := testenv.Local(t, memphistest.WithCluster(3))
+	var hosts []string
+	for _, port := range b.Server.Ports() {
+		hosts = append(hosts, fmt.Sprintf("%s:%d", b.Host, port))
+	}
+	c, err := memphis.Connect(strings.Join(hosts, ","), b.Username,
+		memphis.Password(b.Password), memphis.ReconnectInterval(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	station := testenv.Name(t, "failover")
+	if _, err := c.CreateStation(station, memphis.Replicas(3)); err != nil {
+		t.Fatal(err)
+	}
+	l := newLedger()
+	p, err := c.CreateProducer(station, "p", memphis.ProducerErrorHandler(func(_ *memphis.Producer, err error) { l.handlerErr(err) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := c.CreateConsumer(station, "c", memphis.ConsumerErrorHandler(func(_ *memphis.Consumer, err error) { l.handlerErr(err) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cons.Consume(l.handler); err != nil {
+		t.Fatal(err)
+	}
+	defer cons.StopConsume()
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() { defer close(done); produceLoop(p, l, stop) }()
+
+	l.await(t, 30*time.Second, "traffic before the failover", func() bool { return l.gotN >= 100 })
+	leader := b.Server.StreamLeader(station + "$1")
+	if leader < 0 {
+		t.Fatal("no node leads the station's stream")
+	}
+	if err := b.Server.StopNode(leader); err != nil {
+		t.Fatal(err)
+	}
+	down := time.Now()
+	var failover time.Duration
+	l.await(t, 30*time.Second, "a produce acknowledged by the new leader", func() bool {
+		for _, at := range l.acked {
+			if at.After(down) {
+				failover = at.Sub(down)
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("node %d (the stream leader) stopped; sync produces acknowledged again after %v", leader, failover.Round(time.Millisecond))
+	l.await(t, 30*time.Second, "consumption after the failover", func() bool {
+		for id, at := range l.acked {
+			if _, ok := l.got[id]; ok && at.After(down) {
+				return true
+			}
+		}
+		return false
+	})
+	checkBooks(t, p, l, stop, done)
+}
+
+func TestStationDestroyedUnderLiveClient(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	station := testenv.Name(t, "doomed")
+	if _, err := c.CreateStation(station); err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.CreateProducer(station, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	consErrs := make(chan error, 16)
+	cons, err := c.CreateConsumer(station, "c", memphis.BatchMaxWaitTime(200*time.Millisecond),
+		memphis.PullInterval(50*time.Millisecond),
+		memphis.ConsumerErrorHandler(func(_ *memphis.Consumer, err error) {
+			select {
+			case consErrs <- err:
+			default:
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := newCollector()
+	if err := cons.Consume(col.handler); err != nil {
+		t.Fatal(err)
+	}
+	defer cons.StopConsume()
+	produceN(t, p, 3, "before")
+	col.wait(t, 3, 10*time.Second)
+
+	// Another client destroys the station.
+	other := connect(t, b)
+	st, err := other.CreateStation(station)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+
+	select {
+	case err := <-consErrs:
+		if !errors.Is(err, memphis.ErrStationUnreachable) {
+			t.Errorf("consumer error handler got %v, want ErrStationUnreachable", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the consumer never reported the station unreachable")
+	}
+	// The consume loop has stopped: consuming again needs a new consumer.
+	cons.StopConsume()
+
+	// The producer gets a clear error at once; it never hangs or panics.
+	start := time.Now()
+	err = p.ProduceContext(testCtx(t, 20*time.Second), []byte("after"), memphis.SyncProduce())
+	if !errors.Is(err, memphis.ErrStationNotFound) && !errors.Is(err, memphis.ErrProducerDestroyed) {
+		t.Errorf("produce after destroy: %v, want ErrStationNotFound or ErrProducerDestroyed", err)
+	}
+	t.Logf("produce after the station was destroyed: %v (after %v)", err, time.Since(start).Round(time.Millisecond))
+}
