@@ -211,6 +211,10 @@ func (b *Broker) start() error {
 			return fmt.Errorf("broker: node %d not ready within %v", i, startTimeout)
 		}
 	}
+	if err := b.awaitMetaLeader(); err != nil {
+		b.stopNodes()
+		return err
+	}
 	cp, err := startControlPlane(b)
 	if err != nil {
 		b.stopNodes()
@@ -219,6 +223,25 @@ func (b *Broker) start() error {
 	b.cp = cp
 	b.running = true
 	return nil
+}
+
+// awaitMetaLeader waits until a cluster has elected its JetStream meta
+// leader: before that, every stream creation fails. nats-server offers no
+// event for it, so it is polled.
+func (b *Broker) awaitMetaLeader() error {
+	if b.cfg.Nodes == 1 {
+		return nil
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, ns := range b.snapshotNodes() {
+			if ns != nil && ns.JetStreamIsLeader() {
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return errors.New("broker: the cluster elected no JetStream leader within 30s")
 }
 
 func (b *Broker) nodeOptions(i int) *server.Options {
