@@ -84,7 +84,9 @@ func ConnectContext(ctx context.Context, host, username string, options ...Optio
 		reconnected: make(chan struct{}),
 	}
 	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
+		// Failures nobody else hears about (async produces without an
+		// error handler) must never vanish; routine news stays quiet.
+		c.log = slog.New(minLevel{slog.Default().Handler(), slog.LevelWarn})
 	}
 	id, err := newUUID()
 	if err != nil {
@@ -233,7 +235,11 @@ func (c *Conn) dial(ctx context.Context) error {
 		}
 	}
 	nopts.DisconnectedErrCB = func(_ *nats.Conn, err error) {
-		c.log.Warn("memphis: disconnected", "err", err)
+		level := slog.LevelWarn
+		if err == nil {
+			level = slog.LevelInfo // closed on purpose
+		}
+		c.log.Log(context.Background(), level, "memphis: disconnected", "err", err)
 		// Acknowledgements of produces in flight are lost with the connection.
 		lost := ErrConnectionLost
 		if err != nil {
@@ -485,4 +491,22 @@ func randomSuffix() (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%x", b), nil
+}
+
+// minLevel passes only records of at least min to its handler.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(attrs), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
 }

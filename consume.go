@@ -18,32 +18,88 @@ import (
 )
 
 // ConsumeHandler receives batches of messages from Consume, with the
-// consumer's context (see SetContext). Consume hands over only messages:
-// err is always nil there, and background failures go to the consumer's
-// error handler; the parameter stays for code written for older versions.
+// consumer's context (see SetContext). A call carries either messages (err
+// nil) or, when the consumer has no ConsumerErrorHandler, a background
+// failure with no messages (err non-nil), e.g. ErrStationUnreachable.
 type ConsumeHandler func(msgs []*Msg, err error, ctx context.Context)
 
 // consumeRun is one Consume, ConsumeContext or Messages loop.
 //
 // Goroutines: one puller per partition, each running the pull protocol on
-// its own inbox and passing messages to out; and for Consume one dispatcher
-// that hands batches to the handler, so the handler never runs
-// concurrently with itself. Stopping closes stop; the dispatcher (or the
-// Messages iterator) joins the pullers, returns buffered messages to the
-// group with a nak, and closes done.
+// its own inbox and passing messages to out and failures to errs; and for
+// Consume one dispatcher that hands batches and failures to the handlers,
+// so no handler runs concurrently with itself and a handler may call
+// StopConsume, Destroy or Close. Stopping closes stop; the dispatcher (or
+// the Messages iterator) joins the pullers, returns buffered messages to
+// the group with a nak, and closes done.
 type consumeRun struct {
 	c          *Consumer
 	handler    ConsumeHandler
 	ctx        context.Context // the handler's context for ConsumeContext; nil: use SetContext's
+	prev       *consumeRun     // the consumer's run before this one, whose handler must return first
 	out        chan *Msg
+	errs       chan error
 	stop       chan struct{}
 	stopOnce   sync.Once
 	done       chan struct{}
 	pullers    sync.WaitGroup
 	dispatcher atomic.Uint64 // goroutine id of the dispatcher
+
+	errMu sync.Mutex
+	err   error // the failure that ended the run, if one did
 }
 
+// errsBuffer bounds the failures waiting to be reported; pullers report one
+// per streak of the same failure, so it only fills if the handler is stuck.
+const errsBuffer = 16
+
 func (r *consumeRun) signalStop() { r.stopOnce.Do(func() { close(r.stop) }) }
+
+// report hands a background failure to the goroutine that reports it,
+// never blocking a puller.
+func (r *consumeRun) report(err error) {
+	select {
+	case r.errs <- err:
+	default:
+		r.c.conn.log.Error("memphis: consumer error not delivered, the handler is busy", "station", r.c.station, "err", err)
+	}
+}
+
+// fail ends the run because of err, which is reported and kept as the
+// run's outcome.
+func (r *consumeRun) fail(err error) {
+	r.errMu.Lock()
+	if r.err == nil {
+		r.err = opErr("consume", r.c.station, err)
+	}
+	r.errMu.Unlock()
+	r.report(err)
+	r.signalStop()
+}
+
+func (r *consumeRun) outcome() error {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	return r.err
+}
+
+// deliverErr reports one failure from the dispatcher: to the error handler,
+// or else to the message handler's err.
+func (r *consumeRun) deliverErr(err error) {
+	err = opErr("consume", r.c.station, err)
+	if fn := r.c.opts.ErrHandler; fn != nil {
+		fn(r.c, err)
+		return
+	}
+	r.handler(nil, err, r.handlerCtx())
+}
+
+func (r *consumeRun) handlerCtx() context.Context {
+	if r.ctx != nil {
+		return r.ctx
+	}
+	return r.c.contextForHandler()
+}
 
 func (r *consumeRun) stopped() bool {
 	select {
@@ -68,8 +124,9 @@ func (c *Consumer) Consume(handler ConsumeHandler, opts ...ConsumingOpt) error {
 }
 
 // ConsumeContext consumes like Consume but blocks until ctx ends, StopConsume
-// is called or the station becomes unreachable. The handler receives ctx.
-// It returns nil after StopConsume and ctx.Err() after ctx ends.
+// is called or a failure ends consuming (the station became unreachable,
+// the connection closed). The handler receives ctx. It returns nil after
+// StopConsume, ctx.Err() after ctx ends, and the failure otherwise.
 func (c *Consumer) ConsumeContext(ctx context.Context, handler ConsumeHandler, opts ...ConsumingOpt) error {
 	r, err := c.startRun(handler, ctx, opts)
 	if err != nil {
@@ -81,13 +138,15 @@ func (c *Consumer) ConsumeContext(ctx context.Context, handler ConsumeHandler, o
 		c.stopRun(r)
 		return ctx.Err()
 	case <-r.done:
-		return nil
+		return r.outcome()
 	}
 }
 
 // Messages returns an iterator over the consumer's messages, one at a
 // time, until ctx ends or the loop breaks. Messages buffered when it ends
-// are returned to the group. An error is yielded once, and ends the loop.
+// are returned to the group. A failure that ends consuming (the station
+// became unreachable, the connection closed) is yielded once and ends the
+// loop; other failures go to the ConsumerErrorHandler, if any.
 func (c *Consumer) Messages(ctx context.Context, opts ...ConsumingOpt) iter.Seq2[*Msg, error] {
 	return func(yield func(*Msg, error) bool) {
 		r, err := c.startRun(nil, ctx, opts)
@@ -104,7 +163,15 @@ func (c *Consumer) Messages(ctx context.Context, opts ...ConsumingOpt) iter.Seq2
 			select {
 			case m = <-r.out:
 			case m = <-c.resent:
+			case err := <-r.errs:
+				if fn := c.opts.ErrHandler; fn != nil {
+					fn(c, opErr("consume", c.station, err))
+				}
+				continue
 			case <-r.stop:
+				if err := r.outcome(); err != nil {
+					yield(nil, err)
+				}
 				return
 			case <-ctx.Done():
 				return
@@ -130,6 +197,7 @@ func (c *Consumer) startRun(handler ConsumeHandler, ctx context.Context, opts []
 	r := &consumeRun{
 		c: c, handler: handler, ctx: ctx,
 		out:  make(chan *Msg, c.opts.BatchSize),
+		errs: make(chan error, errsBuffer),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
@@ -142,6 +210,12 @@ func (c *Consumer) startRun(handler ConsumeHandler, ctx context.Context, opts []
 			return nil, ErrAlreadyConsuming
 		}
 	}
+	// A handler may stop and restart consuming from inside itself; the new
+	// run's dispatcher then waits for that handler call to return.
+	if handler != nil {
+		r.prev = c.lastRun
+	}
+	c.lastRun = r
 	c.run = r
 	c.mu.Unlock()
 	partitions := c.streamPartitions()
@@ -182,10 +256,14 @@ func (c *Consumer) stopRun(r *consumeRun) {
 	<-r.done
 }
 
-// dispatch hands batches to the handler, one call at a time.
+// dispatch hands batches and failures to the handlers, one call at a time.
 func (r *consumeRun) dispatch() {
 	r.dispatcher.Store(goid())
 	defer r.finish()
+	if r.prev != nil {
+		<-r.prev.done
+		r.prev = nil
+	}
 	c := r.c
 	size := c.opts.BatchSize
 	for {
@@ -195,6 +273,9 @@ func (r *consumeRun) dispatch() {
 			batch = append(batch, m)
 		case m := <-c.resent:
 			batch = append(batch, m)
+		case err := <-r.errs:
+			r.deliverErr(err)
+			continue
 		case <-r.stop:
 			return
 		}
@@ -213,15 +294,13 @@ func (r *consumeRun) dispatch() {
 			nakAll(batch)
 			return
 		}
-		ctx := r.ctx
-		if ctx == nil {
-			ctx = c.contextForHandler()
-		}
-		r.handler(batch, nil, ctx)
+		r.handler(batch, nil, r.handlerCtx())
 	}
 }
 
-// finish joins the pullers and returns buffered messages to the group.
+// finish joins the pullers, returns buffered messages to the group and
+// reports failures still queued: on the dispatcher they reach the
+// handlers, after an iterator the error handler or the log.
 func (r *consumeRun) finish() {
 	r.signalStop()
 	r.pullers.Wait()
@@ -229,6 +308,15 @@ func (r *consumeRun) finish() {
 		select {
 		case m := <-r.out:
 			m.nakQuietly()
+		case err := <-r.errs:
+			switch {
+			case r.handler != nil:
+				r.deliverErr(err)
+			case r.c.opts.ErrHandler != nil:
+				r.c.opts.ErrHandler(r.c, opErr("consume", r.c.station, err))
+			default:
+				r.c.conn.log.Error("memphis: consumer error", "station", r.c.station, "consumer", r.c.name, "err", err)
+			}
 		default:
 			close(r.done)
 			return
@@ -254,8 +342,7 @@ func (r *consumeRun) pull(partition int) {
 	ch := make(chan *nats.Msg, 2*size+32)
 	sub, err := nc.ChanSubscribe(inbox, ch)
 	if err != nil {
-		c.reportErr(mapNATSErr(err))
-		r.signalStop()
+		r.fail(mapNATSErr(err))
 		return
 	}
 	defer closeInbox(sub, ch)
@@ -272,7 +359,7 @@ func (r *consumeRun) pull(partition int) {
 	report := func(err error) {
 		if err.Error() != lastErr { // one report per streak of the same failure
 			lastErr = err.Error()
-			c.reportErr(err)
+			r.report(err)
 		}
 	}
 	pause := func(d time.Duration) bool {
@@ -300,6 +387,9 @@ func (r *consumeRun) pull(partition int) {
 			n := 2*size - outstanding
 			if err := c.sendPull(subject, inbox, n, expires); err != nil {
 				if errors.Is(err, nats.ErrConnectionClosed) {
+					if !r.stopped() { // not Close: reconnecting gave up
+						r.fail(fmt.Errorf("%w: the connection closed and will not reconnect", ErrConnClosed))
+					}
 					return
 				}
 				report(mapNATSErr(err))
@@ -338,8 +428,7 @@ func (r *consumeRun) pull(partition int) {
 				outstanding = 0
 				err := c.diagnose(context.Background(), stream, desc)
 				if errors.Is(err, ErrStationUnreachable) {
-					c.reportErr(err)
-					r.signalStop()
+					r.fail(err)
 					return
 				}
 				report(err)

@@ -547,3 +547,175 @@ func TestCloseStopsConsumersAndDrainsAsyncProduces(t *testing.T) {
 		t.Fatalf("got %d", len(got))
 	}
 }
+
+// destroyUnder destroys a station through a second connection, as another
+// service would.
+func destroyUnder(t *testing.T, b *testenv.Broker, station string) {
+	t.Helper()
+	other := connect(t, b)
+	st, err := other.CreateStation(station)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestErrorHandlerMayStopAndDestroyTheConsumer(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	station := testenv.Name(t, "errstop")
+	handled := make(chan error, 1)
+	var cons *memphis.Consumer
+	cons, err := c.CreateConsumer(station, "c", memphis.BatchMaxWaitTime(100*time.Millisecond),
+		memphis.ConsumerErrorHandler(func(got *memphis.Consumer, err error) {
+			// Both would wait for the consume loop this handler runs on.
+			got.StopConsume()
+			handled <- errors.Join(err, got.Destroy())
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cons.Consume(func([]*memphis.Msg, error, context.Context) {}); err != nil {
+		t.Fatal(err)
+	}
+	destroyUnder(t, b, station)
+	select {
+	case err := <-handled:
+		if !errors.Is(err, memphis.ErrStationUnreachable) {
+			t.Errorf("handler got %v, want ErrStationUnreachable", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("StopConsume or Destroy from the error handler deadlocked")
+	}
+}
+
+func TestConsumeFailuresReachTheHandlerByDefault(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	for _, mode := range []string{"Consume", "ConsumeContext", "Messages"} {
+		t.Run(mode, func(t *testing.T) {
+			station := testenv.Name(t, "errdef")
+			cons, err := c.CreateConsumer(station, "c", memphis.BatchMaxWaitTime(100*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make(chan error, 4)
+			handler := func(msgs []*memphis.Msg, err error, _ context.Context) {
+				if err != nil {
+					if len(msgs) != 0 {
+						t.Errorf("a failure came with %d messages", len(msgs))
+					}
+					got <- err
+				}
+			}
+			ctx := testCtx(t, 30*time.Second)
+			switch mode {
+			case "Consume":
+				if err := cons.Consume(handler); err != nil {
+					t.Fatal(err)
+				}
+				defer cons.StopConsume()
+				destroyUnder(t, b, station)
+			case "ConsumeContext":
+				destroyed := make(chan struct{})
+				defer func() { <-destroyed }()
+				go func() { defer close(destroyed); destroyUnder(t, b, station) }()
+				got <- cons.ConsumeContext(ctx, handler)
+			case "Messages":
+				destroyed := make(chan struct{})
+				defer func() { <-destroyed }()
+				go func() { defer close(destroyed); destroyUnder(t, b, station) }()
+				for m, err := range cons.Messages(ctx) {
+					if err != nil {
+						got <- err
+						break
+					}
+					_ = m.Ack()
+				}
+			}
+			select {
+			case err := <-got:
+				if !errors.Is(err, memphis.ErrStationUnreachable) {
+					t.Errorf("got %v, want ErrStationUnreachable", err)
+				}
+			case <-ctx.Done():
+				t.Fatal("the failure never reached the caller")
+			}
+		})
+	}
+}
+
+func TestHandlerMayRestartConsumingFromInside(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	station := testenv.Name(t, "restart-in")
+	p, err := c.CreateProducer(station, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	produceN(t, p, 40, "r")
+	cons, err := c.CreateConsumer(station, "c", memphis.BatchSize(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inFlight, overlaps atomic.Int32
+	col := newCollector()
+	var restarted atomic.Bool
+	var handler memphis.ConsumeHandler
+	handler = func(msgs []*memphis.Msg, err error, ctx context.Context) {
+		if inFlight.Add(1) > 1 {
+			overlaps.Add(1)
+		}
+		defer inFlight.Add(-1)
+		if restarted.CompareAndSwap(false, true) {
+			cons.StopConsume()
+			if err := cons.Consume(handler); err != nil {
+				t.Errorf("consume again from the handler: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond) // hold the old call while the new run starts
+		}
+		col.handler(msgs, err, ctx)
+	}
+	if err := cons.Consume(handler); err != nil {
+		t.Fatal(err)
+	}
+	col.wait(t, 40, 20*time.Second)
+	cons.StopConsume()
+	if n := overlaps.Load(); n != 0 {
+		t.Errorf("the handler ran concurrently with itself %d times", n)
+	}
+}
+
+func TestConsumerReportsAConnectionThatGaveUp(t *testing.T) {
+	b := testenv.Local(t)
+	c := connect(t, b, memphis.MaxReconnect(1), memphis.ReconnectInterval(50*time.Millisecond))
+	errs := make(chan error, 4)
+	cons, err := c.CreateConsumer(testenv.Name(t, "gaveup"), "c", memphis.BatchMaxWaitTime(100*time.Millisecond),
+		memphis.ConsumerErrorHandler(func(_ *memphis.Consumer, err error) {
+			select {
+			case errs <- err:
+			default:
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cons.Consume(func([]*memphis.Msg, error, context.Context) {}); err != nil {
+		t.Fatal(err)
+	}
+	defer cons.StopConsume()
+	b.Server.Shutdown()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case err := <-errs:
+			if errors.Is(err, memphis.ErrConnClosed) {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the consumer never reported that the connection closed for good")
+		}
+	}
+}

@@ -44,6 +44,7 @@ type Consumer struct {
 	destroyed bool
 	released  bool
 	run       *consumeRun
+	lastRun   *consumeRun
 	prefetch  *prefetchSlot
 }
 
@@ -280,14 +281,15 @@ func (c *Consumer) contextForHandler() context.Context {
 	return context.Background()
 }
 
-// reportErr hands a background error to the consumer's error handler.
+// reportErr hands a failure outside any consume loop (a re-sent message
+// dropped, a prefetch failing) to the consumer's error handler, or logs it.
 func (c *Consumer) reportErr(err error) {
 	err = opErr("consume", c.station, err)
 	if fn := c.opts.ErrHandler; fn != nil {
 		fn(c, err)
 		return
 	}
-	c.conn.log.Warn("memphis: consumer error", "station", c.station, "consumer", c.name, "err", err)
+	c.conn.log.Error("memphis: consumer error", "station", c.station, "consumer", c.name, "err", err)
 }
 
 // onResent receives a message the broker re-sent from the dead-letter

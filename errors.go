@@ -115,7 +115,7 @@ func newBrokerError(text string) *BrokerError {
 	case strings.Contains(t, "only alphanumeric"), strings.Contains(t, "name can not"),
 		strings.Contains(t, "should be under"):
 		kind = ErrInvalidName
-	case strings.Contains(t, "schema") && strings.Contains(t, "does not exist"):
+	case strings.HasPrefix(t, "schema ") && strings.Contains(t, "does not exist"):
 		kind = ErrSchemaNotFound
 	case strings.HasPrefix(t, "consumer ") && strings.Contains(t, "does not exist"):
 		kind = ErrConsumerNotFound

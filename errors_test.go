@@ -17,6 +17,7 @@ func TestBrokerErrorClassification(t *testing.T) {
 		{"memphis: Station orders does not exist", ErrStationNotFound},
 		{"station orders does not exist", ErrStationNotFound},
 		{"Schema nosuch does not exist", ErrSchemaNotFound},
+		{"Station schema-x does not exist", ErrStationNotFound},
 		{"Consumer c at station s does not exist", ErrConsumerNotFound},
 		{"Only alphanumeric and the '_', '-', '.' characters are allowed in Station", ErrInvalidName},
 		{"Station name can not be empty", ErrInvalidName},

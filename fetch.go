@@ -143,7 +143,10 @@ func (c *Conn) FetchMessages(stationName, consumerName string, opts ...FetchOpt)
 	return c.FetchMessagesContext(context.Background(), stationName, consumerName, opts...)
 }
 
-// FetchMessagesContext fetches one batch through a cached consumer.
+// FetchMessagesContext fetches one batch through a cached consumer. The
+// consumer options (group, ack time, start position, error handler) take
+// effect when the consumer is created; later calls with the same station
+// and consumer name reuse it as it is.
 func (c *Conn) FetchMessagesContext(ctx context.Context, stationName, consumerName string, opts ...FetchOpt) ([]*Msg, error) {
 	o := FetchOpts{ConsumerOpts: defaultConsumerOpts(), BatchSize: DefaultBatchSize}
 	for _, opt := range opts {

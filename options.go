@@ -65,7 +65,8 @@ type Options struct {
 	// CloseTimeout bounds how long Close waits for outstanding asynchronous
 	// produces. Default DefaultCloseTimeout.
 	CloseTimeout time.Duration
-	// Logger receives the SDK's logs. Default: none are written.
+	// Logger receives the SDK's logs. Default: warnings and errors go to
+	// slog.Default().
 	Logger *slog.Logger
 	// DisconnectHandler is called when the connection drops.
 	DisconnectHandler func(*Conn, error)
@@ -151,7 +152,10 @@ func CloseTimeout(d time.Duration) Option {
 	return func(o *Options) error { o.CloseTimeout = d; return nil }
 }
 
-// Logger sends the SDK's logs to l. Default: no logs are written.
+// Logger sends the SDK's logs (connection events at Info, failures nobody
+// else was told about at Warn and Error) to l. Default: warnings and errors
+// go to slog.Default(); pass a logger with a discarding handler to silence
+// them.
 func Logger(l *slog.Logger) Option { return func(o *Options) error { o.Logger = l; return nil } }
 
 // DisconnectHandler is called when the connection drops.
@@ -354,7 +358,9 @@ func ProducerPartitionNumber(n int) ProduceOpt {
 // ---- Consumer ----
 
 // ConsumerErrHandler receives errors that happen in a consumer's background
-// work, e.g. ErrStationUnreachable.
+// work, e.g. ErrStationUnreachable. During Consume it runs on the goroutine
+// that calls the message handler, never concurrently with it, and may call
+// any method (StopConsume, Destroy, Conn.Close).
 type ConsumerErrHandler func(*Consumer, error)
 
 // ConsumerOpts configures CreateConsumer.
@@ -417,8 +423,10 @@ func ConsumerGenUniqueSuffix() ConsumerOpt {
 	return func(o *ConsumerOpts) error { o.GenUniqueSuffix = true; return nil }
 }
 
-// ConsumerErrorHandler receives the consumer's background errors.
-// Default: they are logged at Warn level.
+// ConsumerErrorHandler receives the consumer's background errors. Default:
+// during Consume they reach the message handler as its err argument (with
+// no messages); the Messages iterator yields the one that ends it; others
+// are logged.
 func ConsumerErrorHandler(fn ConsumerErrHandler) ConsumerOpt {
 	return func(o *ConsumerOpts) error { o.ErrHandler = fn; return nil }
 }
