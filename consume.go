@@ -37,7 +37,7 @@ type consumeRun struct {
 	handler    ConsumeHandler
 	ctx        context.Context // the handler's context for ConsumeContext; nil: use SetContext's
 	prev       *consumeRun     // the consumer's run before this one, whose handler must return first
-	out        chan *Msg
+	out        chan []*Msg // batches of up to BatchSize, from one partition each
 	errs       chan error
 	stop       chan struct{}
 	stopOnce   sync.Once
@@ -154,28 +154,34 @@ func (c *Consumer) Messages(ctx context.Context, opts ...ConsumingOpt) iter.Seq2
 			yield(nil, opErr("consume", c.station, err))
 			return
 		}
+		var pending []*Msg // received, not yet yielded
 		defer func() {
 			c.stopRun(r)
+			nakAll(pending)
 			r.finish()
 		}()
 		for {
-			var m *Msg
-			select {
-			case m = <-r.out:
-			case m = <-c.resent:
-			case err := <-r.errs:
-				if fn := c.opts.ErrHandler; fn != nil {
-					fn(c, opErr("consume", c.station, err))
+			if len(pending) == 0 {
+				select {
+				case pending = <-r.out:
+				case m := <-c.resent:
+					pending = []*Msg{m}
+				case err := <-r.errs:
+					if fn := c.opts.ErrHandler; fn != nil {
+						fn(c, opErr("consume", c.station, err))
+					}
+					continue
+				case <-r.stop:
+					if err := r.outcome(); err != nil {
+						yield(nil, err)
+					}
+					return
+				case <-ctx.Done():
+					return
 				}
-				continue
-			case <-r.stop:
-				if err := r.outcome(); err != nil {
-					yield(nil, err)
-				}
-				return
-			case <-ctx.Done():
-				return
 			}
+			m := pending[0]
+			pending = pending[1:]
 			if !yield(m, nil) {
 				return
 			}
@@ -196,7 +202,7 @@ func (c *Consumer) startRun(handler ConsumeHandler, ctx context.Context, opts []
 	}
 	r := &consumeRun{
 		c: c, handler: handler, ctx: ctx,
-		out:  make(chan *Msg, c.opts.BatchSize),
+		out:  make(chan []*Msg, 2),
 		errs: make(chan error, errsBuffer),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
@@ -266,24 +272,33 @@ func (r *consumeRun) dispatch() {
 	}
 	c := r.c
 	size := c.opts.BatchSize
+	var carry []*Msg // a received batch that did not fit the last call
 	for {
-		batch := make([]*Msg, 0, size)
-		select {
-		case m := <-r.out:
-			batch = append(batch, m)
-		case m := <-c.resent:
-			batch = append(batch, m)
-		case err := <-r.errs:
-			r.deliverErr(err)
-			continue
-		case <-r.stop:
-			return
+		batch := carry
+		carry = nil
+		if batch == nil {
+			select {
+			case batch = <-r.out:
+			case m := <-c.resent:
+				batch = []*Msg{m}
+			case err := <-r.errs:
+				r.deliverErr(err)
+				continue
+			case <-r.stop:
+				return
+			}
 		}
+		// Fill the call with whatever else is ready, other partitions and
+		// re-sent dead letters included, up to BatchSize.
 	fill:
 		for len(batch) < size {
 			select {
-			case m := <-r.out:
-				batch = append(batch, m)
+			case more := <-r.out:
+				if len(batch)+len(more) > size {
+					carry = more
+					break fill
+				}
+				batch = append(batch, more...)
 			case m := <-c.resent:
 				batch = append(batch, m)
 			default:
@@ -292,6 +307,7 @@ func (r *consumeRun) dispatch() {
 		}
 		if r.stopped() {
 			nakAll(batch)
+			nakAll(carry)
 			return
 		}
 		r.handler(batch, nil, r.handlerCtx())
@@ -306,8 +322,8 @@ func (r *consumeRun) finish() {
 	r.pullers.Wait()
 	for {
 		select {
-		case m := <-r.out:
-			m.nakQuietly()
+		case batch := <-r.out:
+			nakAll(batch)
 		case err := <-r.errs:
 			switch {
 			case r.handler != nil:
@@ -339,7 +355,8 @@ func (r *consumeRun) pull(partition int) {
 	inbox := nc.NewInbox()
 	// Sized for everything that can be outstanding, so nats.go never has to
 	// drop a message for a full channel.
-	ch := make(chan *nats.Msg, 2*size+32)
+	depth := pullDepth(size)
+	ch := make(chan *nats.Msg, depth+32)
 	sub, err := nc.ChanSubscribe(inbox, ch)
 	if err != nil {
 		r.fail(mapNATSErr(err))
@@ -379,12 +396,12 @@ func (r *consumeRun) pull(partition int) {
 		}
 	}
 	for {
-		if outstanding <= size {
+		if outstanding <= depth/2 {
 			if idle && !pause(c.opts.PullInterval) {
 				return
 			}
 			idle = false
-			n := 2*size - outstanding
+			n := depth - outstanding
 			if err := c.sendPull(subject, inbox, n, expires); err != nil {
 				if errors.Is(err, nats.ErrConnectionClosed) {
 					if !r.stopped() { // not Close: reconnecting gave up
@@ -404,29 +421,54 @@ func (r *consumeRun) pull(partition int) {
 		}
 		select {
 		case m := <-ch:
-			status, pending, desc := classify(m)
-			switch status {
-			case statusMsg:
-				outstanding--
-				received++
+			// Take everything already here, up to a batch, and hand it over
+			// at once: one hand-off per batch, not per message.
+			var batch []*Msg
+			failed, failure := false, ""
+		gather:
+			for {
+				status, pending, desc := classify(m)
+				switch status {
+				case statusMsg:
+					outstanding--
+					received++
+					if batch == nil {
+						batch = make([]*Msg, 0, size)
+					}
+					batch = append(batch, newMsg(m, c, partition))
+				case statusHeartbeat:
+				case statusExpired:
+					outstanding = max(0, outstanding-pending)
+					if pending == 0 {
+						outstanding = 0
+					}
+					idle = received == 0
+				case statusNoStream, statusConflict:
+					outstanding = 0
+					failed, failure = true, desc
+					break gather
+				}
+				if len(batch) == size {
+					break gather
+				}
+				select {
+				case m = <-ch:
+				default:
+					break gather
+				}
+			}
+			if len(batch) > 0 {
 				lastErr = ""
 				timer.Reset(expires + lostPullMargin(expires))
 				select {
-				case r.out <- newMsg(m, c, partition):
+				case r.out <- batch:
 				case <-r.stop:
-					_ = m.Nak()
+					nakAll(batch)
 					return
 				}
-			case statusHeartbeat:
-			case statusExpired:
-				outstanding = max(0, outstanding-pending)
-				if pending == 0 {
-					outstanding = 0
-				}
-				idle = received == 0
-			case statusNoStream, statusConflict:
-				outstanding = 0
-				err := c.diagnose(context.Background(), stream, desc)
+			}
+			if failed {
+				err := c.diagnose(context.Background(), stream, failure)
 				if errors.Is(err, ErrStationUnreachable) {
 					r.fail(err)
 					return
@@ -448,6 +490,18 @@ func (r *consumeRun) pull(partition int) {
 		}
 	}
 }
+
+// minPullDepth is how many messages a puller keeps requested at least,
+// whatever the batch size: with the default batch of 10 a round trip per
+// 10 messages would cap throughput well below what JetStream delivers. It
+// also bounds what waits in the SDK while a slow handler works: at most
+// pullDepth + BatchSize messages of a partition, all within MaxAckTime as
+// long as the handler handles a batch in MaxAckTime*BatchSize/pullDepth.
+const minPullDepth = 64
+
+// pullDepth is how many messages a puller keeps requested: two batches, and
+// at least minPullDepth.
+func pullDepth(batchSize int) int { return max(2*batchSize, minPullDepth) }
 
 // goid returns the calling goroutine's id. StopConsume uses it only to
 // tell a call from inside the handler, which must not wait for itself.

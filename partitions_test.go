@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// The vectors are murmur3_32 with seed 31, as the Go and Python SDKs route
+// The vectors (PROTOCOL §6.3) are murmur3_32 with seed 31, as the Go and Python SDKs route
 // keys (PROTOCOL §6.3), so a key lands where other SDKs put it.
 func TestPartitionForKeyMatchesOtherSDKs(t *testing.T) {
 	parts := []int{1, 2, 3}
@@ -18,6 +18,14 @@ func TestPartitionForKeyMatchesOtherSDKs(t *testing.T) {
 	} {
 		if got := PartitionForKey(tc.key, parts); got != tc.want {
 			t.Errorf("PartitionForKey(%q) = %d, want %d", tc.key, got, tc.want)
+		}
+	}
+	for key, want := range map[string]uint32{
+		"": 1257683291, "a": 3387765255, "abc": 339830091, "key-1": 3864697147,
+		"user-42": 660284634, "hello world": 3257039608,
+	} {
+		if got := murmur3Sum32(key, partitionKeySeed); got != want {
+			t.Errorf("murmur3(%q) = %d, want %d", key, got, want)
 		}
 	}
 	if got := PartitionForKey("a", nil); got != 0 {
