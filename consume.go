@@ -37,7 +37,7 @@ type consumeRun struct {
 	handler    ConsumeHandler
 	ctx        context.Context // the handler's context for ConsumeContext; nil: use SetContext's
 	prev       *consumeRun     // the consumer's run before this one, whose handler must return first
-	out        chan []*Msg // batches of up to BatchSize, from one partition each
+	out        chan []*Msg     // batches of up to BatchSize, from one partition each
 	errs       chan error
 	stop       chan struct{}
 	stopOnce   sync.Once
