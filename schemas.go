@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/memphisdev/memphis.go/internal/schema"
 	"github.com/memphisdev/memphis.go/internal/wire"
@@ -146,6 +147,12 @@ func messageText(message any) []byte {
 		return m
 	case string:
 		return []byte(m)
+	case proto.Message:
+		// The wire format is what would have been published; JSON would
+		// render a dynamic message as "{}".
+		if b, err := (proto.MarshalOptions{Deterministic: true}).Marshal(m); err == nil {
+			return b
+		}
 	}
 	if b, err := json.Marshal(message); err == nil {
 		return b
@@ -175,9 +182,14 @@ func (c *Conn) CreateSchema(name, schemaType, path string) error {
 // constants) from the file at path, or a new version of it when its content
 // changed. Creating it again with the same content is not an error. The
 // broker checks the content.
+//
+// The name must be lower-case: the broker stores it as sent but lower-cases
+// names when it looks a schema up, so a schema created with upper-case
+// letters could never be enforced. Such a name fails with ErrInvalidName
+// before anything is sent.
 func (c *Conn) CreateSchemaContext(ctx context.Context, name, schemaType, path string) error {
 	op := "create schema"
-	if _, err := checkName(wire.ObjSchema, name); err != nil {
+	if err := checkSchemaCreateName(name); err != nil {
 		return opErr(op, "", err)
 	}
 	switch schemaType {
@@ -204,6 +216,23 @@ func (c *Conn) CreateSchemaContext(ctx context.Context, name, schemaType, path s
 	return nil
 }
 
+// checkSchemaCreateName applies the broker's naming rules to the name of a
+// schema to create, and refuses upper-case letters: the broker stores the
+// name exactly as sent, but attach and station creation lower-case the name
+// before the lookup (PROTOCOL §4.3, §9.2, Q12), so such a schema could be
+// created and never enforced.
+func checkSchemaCreateName(name string) error {
+	lower, err := checkName(wire.ObjSchema, name)
+	if err != nil {
+		return err
+	}
+	if lower != name {
+		return fmt.Errorf("%w: schema name %q has upper-case letters; the broker stores schema names as sent "+
+			"but looks them up lower-cased, so this schema could never be enforced: create it as %q", ErrInvalidName, name, lower)
+	}
+	return nil
+}
+
 // EnforceSchema makes a station validate every message against a schema.
 // Live producers and consumers of the station follow at once. It is
 // EnforceSchemaContext with context.Background.
@@ -211,17 +240,21 @@ func (c *Conn) EnforceSchema(name, stationName string) error {
 	return c.EnforceSchemaContext(context.Background(), name, stationName)
 }
 
-// EnforceSchemaContext makes a station validate every message against a schema.
+// EnforceSchemaContext makes a station validate every message against a
+// schema. The name is case-insensitive, as on the broker: "SensorLogs"
+// enforces the schema created as "sensorlogs".
 func (c *Conn) EnforceSchemaContext(ctx context.Context, name, stationName string) error {
 	op := "enforce schema"
-	if _, err := checkName(wire.ObjSchema, name); err != nil {
+	// The broker looks the schema up lower-cased (PROTOCOL §9.2, Q12).
+	lname, err := checkName(wire.ObjSchema, name)
+	if err != nil {
 		return opErr(op, stationName, err)
 	}
 	station, err := checkName(wire.ObjStation, stationName)
 	if err != nil {
 		return opErr(op, stationName, err)
 	}
-	req := wire.AttachSchemaReq{Name: name, StationName: station, Username: c.username}
+	req := wire.AttachSchemaReq{Name: lname, StationName: station, Username: c.username}
 	return opErr(op, station, c.requestText(ctx, wire.SubjSchemaAttachments, req))
 }
 

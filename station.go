@@ -2,6 +2,7 @@ package memphis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -132,7 +133,17 @@ func (c *Conn) CreateStationContext(ctx context.Context, name string, opts ...St
 	if err := c.requestText(ctx, wire.SubjStationCreations, req, "already exist"); err != nil {
 		return nil, opErr("create station", lower, err)
 	}
-	return &Station{conn: c, name: lower, intern: wire.InternalName(lower)}, nil
+	intern := wire.InternalName(lower)
+	if req.SchemaName != "" {
+		// The broker answers success but creates nothing when the schema
+		// does not exist (PROTOCOL Q2); the station's first stream tells.
+		if _, err := c.streamLastSeq(ctx, wire.StreamName(intern, 1)); errors.Is(err, ErrStationNotFound) {
+			return nil, opErr("create station", lower, fmt.Errorf("%w: %s (the broker created no station)", ErrSchemaNotFound, req.SchemaName))
+		} else if err != nil {
+			return nil, opErr("create station", lower, err)
+		}
+	}
+	return &Station{conn: c, name: lower, intern: intern}, nil
 }
 
 func (o *StationOpts) validate() error {
@@ -161,6 +172,8 @@ func (o *StationOpts) validate() error {
 		return invalid("partitions number %d must be 1 to %d", o.PartitionsNumber, MaxPartitionsNumber)
 	}
 	if o.SchemaName != "" {
+		// The broker lower-cases the name before looking the schema up
+		// (PROTOCOL §5.2 step 10, Q12), so "SensorLogs" names sensorlogs.
 		if _, err := checkName(wire.ObjSchema, o.SchemaName); err != nil {
 			return err
 		}
@@ -191,12 +204,10 @@ func (s *Station) DestroyContext(ctx context.Context) error {
 // checkName lower-cases a name and applies the broker's rules to it, so bad
 // names fail before anything is sent.
 func checkName(obj, name string) (string, error) {
+	// Schema names too: the broker lower-cases them wherever it looks one
+	// up (attach, station creation; PROTOCOL §4.3, §9.2, Q12). Creating a
+	// schema is stricter, see checkSchemaCreateName.
 	lower := strings.ToLower(name)
-	if obj == wire.ObjSchema {
-		// Schema names are stored as sent (PROTOCOL §4.3), but attach
-		// lower-cases them, so only lower-case names can ever be enforced.
-		lower = name
-	}
 	if err := wire.ValidateName(obj, lower); err != nil {
 		return "", fmt.Errorf("%w: %s", ErrInvalidName, err.Error())
 	}
