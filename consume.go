@@ -341,9 +341,10 @@ func (r *consumeRun) finish() {
 }
 
 // pull runs the pull protocol for one partition until the run stops. It
-// keeps up to two batches requested: when fewer than one batch is
-// outstanding it asks for more, so the next messages are on their way while
-// the handler works. After a pull that expired empty it waits PullInterval.
+// keeps up to pullDepth messages requested: when half of them or fewer are
+// outstanding it asks for the rest, so the next messages are on their way
+// while the handler works. After a pull that expired empty it waits
+// PullInterval.
 func (r *consumeRun) pull(partition int) {
 	defer r.pullers.Done()
 	c := r.c

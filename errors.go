@@ -74,6 +74,8 @@ type OpError struct {
 	Err error
 }
 
+// Error reads "memphis: <op> <station>: <cause>", the cause without its own
+// "memphis: " prefix.
 func (e *OpError) Error() string {
 	var b strings.Builder
 	b.WriteString("memphis: ")
@@ -101,6 +103,7 @@ type BrokerError struct {
 	kind error
 }
 
+// Error reads "memphis: broker: " followed by the broker's text.
 func (e *BrokerError) Error() string { return "memphis: broker: " + e.Text }
 
 // Is reports whether the broker's text means target.
@@ -148,6 +151,7 @@ type SchemaError struct {
 	Err error
 }
 
+// Error names the schema, its type and the validator's reason.
 func (e *SchemaError) Error() string {
 	return "memphis: schema validation failed against " + e.SchemaType + " schema " + e.Schema + ": " + e.Err.Error()
 }

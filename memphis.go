@@ -1,37 +1,124 @@
 // Package memphis is a Go client for the Memphis.dev message broker.
 //
-// Memphis keeps messages in stations. Producers write to a station and
-// consumers read from it, alone or as members of a consumer group that
-// shares the work. A station may be split into partitions and may enforce a
-// schema on every message.
+// Memphis keeps messages in stations. Producers write to a station;
+// consumers read from it, each as a member of a consumer group, and the
+// members of one group share the station's messages between them. A station
+// may be split into partitions, may enforce a schema on every message, and
+// keeps the messages its consumers gave up on in a dead-letter station.
 //
-// The concepts map to files:
+// # A first program
 //
-//	Conn      connect.go     one connection to a broker (Connect, Close)
-//	Station   station.go     create and destroy stations
-//	Producer  producer.go    produce messages (sync, async, to several stations)
-//	Consumer  consumer.go    consumer registration; consume.go (Consume), fetch.go (Fetch)
-//	Msg       message.go     a consumed message: Data, Ack, Nack, DeadLetter, Delay
-//	Headers   headers.go     user headers on produced messages
-//	schemas   schemas.go     Schemaverse: create, enforce, detach; validation on produce
-//	          partitions.go  which partition a message goes to or comes from
-//	options   options.go     every option and its default
+//	conn, err := memphis.Connect("localhost", "root", memphis.Password("memphis"))
+//	if err != nil { ... }
+//	defer conn.Close()
+//
+//	station, err := conn.CreateStation("orders")
+//	producer, err := station.CreateProducer("checkout")
+//	err = producer.Produce([]byte("order 1")) // returns once the broker stored it
+//
+//	consumer, err := station.CreateConsumer("billing")
+//	err = consumer.Consume(func(msgs []*memphis.Msg, err error, ctx context.Context) {
+//		for _, m := range msgs {
+//			fmt.Printf("%s\n", m.Data())
+//			m.Ack()
+//		}
+//	})
+//
+// The examples below run against an in-process broker from package
+// github.com/memphisdev/memphis.go/memphistest, which your own tests can use
+// too; the repository's examples/ directory holds complete programs.
+//
+// # Where things are
+//
+// A Conn makes Stations; a Station (or the Conn directly) makes Producers
+// and Consumers; a Consumer hands out Msgs.
+//
+//	Conn      connect.go     Connect, Close, connection status and broker updates
+//	Station   station.go     CreateStation, Destroy; retention and storage types
+//	Producer  producer.go    CreateProducer, Produce, Flush, the Conn.Produce cache
+//	          publish.go     the acknowledgements of produced messages (PubAck)
+//	Consumer  consumer.go    CreateConsumer and the consumer group
+//	          consume.go     Consume, ConsumeContext, Messages
+//	          fetch.go       Fetch, Conn.FetchMessages
+//	          pull.go        the pull engine under all of them
+//	Msg       message.go     Data, DataDeserialized, headers, Ack, Nack, Delay, DeadLetter
+//	Headers   headers.go     user headers for produced messages
+//	schemas   schemas.go     CreateSchema, EnforceSchema, DetachSchema; validation
+//	          partitions.go  PartitionForKey and partition choice
+//	options   options.go     every option, each naming its Default constant
+//	defaults  memphis.go     the Default constants (this file)
 //	errors    errors.go      sentinel errors, *OpError, *BrokerError, *SchemaError
+//
+// # Producing
+//
+// Produce is synchronous by default (DefaultAsyncProduce): it returns after
+// the broker acknowledged the message, so a failure is the call's error.
+// AsyncProduce returns at once; its failure reaches the producer's
+// ProducerErrorHandler, else the connection's AsyncErrorHandler, else the
+// logger and the producer's next Flush, which waits for every outstanding
+// produce. At most
+// MaxPending produces await acknowledgement per connection; beyond that
+// Produce waits for room, bounded by its context and AckWaitSec, and then
+// fails with ErrMaxPending. ProduceAsync calls a function with each
+// outcome. MsgId makes a produce idempotent; ProducerPartitionKey and
+// ProducerPartitionNumber pick the partition, otherwise partitions take
+// turns.
+//
+// # Consuming
+//
+// One pull engine has four faces: Consume calls a handler in the background
+// until StopConsume; ConsumeContext does the same but blocks until its
+// context ends and returns the failure that ended it, if one did; Messages
+// is an iterator for a range loop; Fetch and Conn.FetchMessages return one
+// batch. The handler is never called concurrently with itself. A failure
+// in the background (say, the station was destroyed) goes to the consumer's
+// ConsumerErrorHandler or, without one, to the handler as its err argument
+// with no messages.
+//
+// A message is acknowledged with Ack; Nack asks for it again now, Delay
+// later, and DeadLetter gives it up: the broker keeps it in the station's
+// dead-letter store and copies it to the DlsStation, if the station has
+// one. A message delivered MaxMsgDeliveries times without an ack becomes a
+// poison message and goes there too (SendPoisonMsgToDls, on by default).
+//
+// # Schemaverse
+//
+// A station with a schema validates every produced message before it is
+// sent; a message that does not match fails with a *SchemaError, which
+// errors.Is matches to ErrSchemaValidation. Besides []byte, each schema type
+// takes these Go values:
+//
+//	SchemaTypeProtobuf  a proto.Message (v1 or v2 API), or a map[string]any read as protojson
+//	SchemaTypeJSON      a string of JSON text, or any value json.Marshal takes (structs with json tags, maps)
+//	SchemaTypeGraphQL   a string holding the GraphQL document
+//	SchemaTypeAvro      a string of JSON text, a map[string]any, or a struct with avro tags
+//
+// Avro messages travel as JSON checked against the schema, as with the
+// other Memphis SDKs; whole numbers fit int and long fields. On the
+// consuming side Msg.DataDeserialized decodes with the station's schema.
+// EnforceSchema and DetachSchema take effect at once on live producers and
+// consumers of the station.
+//
+// # Contexts, errors and logging
 //
 // Every call that waits on the network has a form taking a context.Context
 // (ConnectContext, ProduceContext, FetchContext, ...); the short forms use
 // context.Background. Control-plane calls without a deadline are bounded by
 // the connection's RequestTimeout (DefaultRequestTimeout).
 //
-// Errors are *OpError values wrapping a sentinel such as ErrInvalidName or
-// ErrStationNotFound, a *BrokerError carrying the broker's own words, a
-// *SchemaError, or a context error; test them with errors.Is and errors.As.
+// Errors are *OpError values naming the call and station and wrapping a
+// sentinel such as ErrInvalidName or ErrStationNotFound, a *BrokerError
+// carrying the broker's own words, a *SchemaError, or a context error; test
+// them with errors.Is and errors.As. Bad names and option values are
+// refused before anything is sent.
+//
+// The SDK logs through log/slog. By default its warnings and errors go to
+// slog.Default(); the Logger option sends all of them, connection events at
+// Info and Debug included, to a logger of your choice, whose handler picks
+// the level. The SDK never prints and never panics on a runtime condition.
 //
 // All types are safe for concurrent use. Goroutines the SDK starts end when
 // their owner is closed: Conn.Close, Consumer.StopConsume, Consumer.Destroy.
-//
-// Tests and examples can run against an in-process broker: see package
-// github.com/memphisdev/memphis.go/memphistest.
 package memphis
 
 import "time"

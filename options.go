@@ -184,18 +184,40 @@ func AsyncErrorHandler(fn func(*Producer, error)) Option {
 // StationOpts configures CreateStation. CreateStation starts from the
 // Default constants and applies the StationOpt functions in order.
 type StationOpts struct {
-	Name                     string
-	RetentionType            RetentionType
-	RetentionVal             int
-	StorageType              StorageType
-	Replicas                 int
-	IdempotencyWindow        time.Duration
-	SchemaName               string
-	SendPoisonMsgToDls       bool
+	// Name is the station's name; CreateStation sets it from its argument.
+	Name string
+	// RetentionType says how the station decides which messages to keep.
+	// Default DefaultRetentionType.
+	RetentionType RetentionType
+	// RetentionVal is the retention limit in RetentionType's unit (seconds,
+	// messages or bytes; ignored for AckBased). Default DefaultRetentionValue.
+	RetentionVal int
+	// StorageType says where messages are stored. Default DefaultStorageType.
+	StorageType StorageType
+	// Replicas is how many copies of each message a cluster keeps.
+	// Default DefaultReplicas.
+	Replicas int
+	// IdempotencyWindow is how long message ids are remembered, from
+	// MinIdempotencyWindow to MaxIdempotencyWindow.
+	// Default DefaultIdempotencyWindow.
+	IdempotencyWindow time.Duration
+	// SchemaName is a schema to enforce from creation. Default: none.
+	SchemaName string
+	// SendPoisonMsgToDls keeps poison messages in the dead-letter station.
+	// Default DefaultSendPoisonMsgToDls.
+	SendPoisonMsgToDls bool
+	// SendSchemaFailedMsgToDls keeps messages that failed the schema in the
+	// dead-letter station. Default DefaultSendSchemaFailedMsgToDls.
 	SendSchemaFailedMsgToDls bool
-	TieredStorageEnabled     bool
-	PartitionsNumber         int
-	DlsStation               string
+	// TieredStorageEnabled moves messages past retention to tier-2 storage.
+	// Default DefaultTieredStorageEnabled.
+	TieredStorageEnabled bool
+	// PartitionsNumber is how many partitions the station has, at most
+	// MaxPartitionsNumber. Default DefaultPartitionsNumber.
+	PartitionsNumber int
+	// DlsStation names a station that receives a copy of every dead-letter
+	// event. Default: none.
+	DlsStation string
 }
 
 // StationOpt configures CreateStation.
@@ -297,16 +319,22 @@ func ProducerErrorHandler(fn func(*Producer, error)) ProducerOpt {
 // ProduceOpts configures one Produce.
 type ProduceOpts struct {
 	// AckWaitSec bounds the wait for the broker's acknowledgement, in seconds.
+	// Default DefaultAckWaitSec.
 	AckWaitSec int
-	// MsgHeaders are user headers; the SDK copies them and never writes to them.
+	// MsgHeaders are user headers; the SDK copies them and never writes to
+	// them. Default: none.
 	MsgHeaders Headers
 	// AsyncProduce returns without waiting for the acknowledgement.
+	// Default DefaultAsyncProduce.
 	AsyncProduce bool
-	// MsgId makes the produce idempotent within the station's idempotency window.
+	// MsgId makes the produce idempotent within the station's idempotency
+	// window. Default: none.
 	MsgId string
-	// PartitionKey routes the message to the partition its murmur3 hash picks.
+	// PartitionKey routes the message to the partition its murmur3 hash
+	// picks. Default: none.
 	PartitionKey string
-	// PartitionNumber routes the message to this partition (1-based; 0 means none).
+	// PartitionNumber routes the message to this partition (1-based). Default
+	// 0: round-robin over the station's partitions.
 	PartitionNumber int
 
 	byKey bool // PartitionKey was given, possibly empty
@@ -363,18 +391,41 @@ func ProducerPartitionNumber(n int) ProduceOpt {
 // any method (StopConsume, Destroy, Conn.Close).
 type ConsumerErrHandler func(*Consumer, error)
 
-// ConsumerOpts configures CreateConsumer.
+// ConsumerOpts configures CreateConsumer. CreateConsumer starts from the
+// Default constants and applies the ConsumerOpt functions in order.
 type ConsumerOpts struct {
-	ConsumerGroup            string
-	PullInterval             time.Duration
-	BatchSize                int
-	BatchMaxTimeToWait       time.Duration
-	MaxAckTime               time.Duration
-	MaxMsgDeliveries         int
-	GenUniqueSuffix          bool
-	ErrHandler               ConsumerErrHandler
+	// ConsumerGroup is the group the consumer joins. Default "": a group
+	// named after the consumer.
+	ConsumerGroup string
+	// PullInterval is the pause after a pull that found the station empty.
+	// Default DefaultPullInterval.
+	PullInterval time.Duration
+	// BatchSize is the most messages handed over at once, 1 to MaxBatchSize.
+	// Default DefaultBatchSize.
+	BatchSize int
+	// BatchMaxTimeToWait is how long a pull waits for its batch to fill, at
+	// least MinBatchMaxWaitTime. Set it with BatchMaxWaitTime.
+	// Default DefaultBatchMaxWaitTime.
+	BatchMaxTimeToWait time.Duration
+	// MaxAckTime is how long the broker waits for an ack before it delivers a
+	// message again. Default DefaultMaxAckTime.
+	MaxAckTime time.Duration
+	// MaxMsgDeliveries is how many times a message is delivered before it is a
+	// poison message, at most MaxMsgDeliveriesLimit.
+	// Default DefaultMaxMsgDeliveries.
+	MaxMsgDeliveries int
+	// GenUniqueSuffix appends a random suffix to the consumer's name.
+	// Default false.
+	GenUniqueSuffix bool
+	// ErrHandler receives the consumer's background errors. Default nil: see
+	// ConsumerErrorHandler for where they go then.
+	ErrHandler ConsumerErrHandler
+	// StartConsumeFromSequence is where a new consumer group starts, per
+	// partition. Default DefaultStartConsumeFromSeq.
 	StartConsumeFromSequence uint64
-	LastMessages             int64
+	// LastMessages starts a new consumer group at the last n messages of each
+	// partition; -1 means not used. Default DefaultLastMessages.
+	LastMessages int64
 }
 
 // ConsumerOpt configures CreateConsumer.
@@ -451,9 +502,10 @@ func LastMessages(n int64) ConsumerOpt {
 
 // ConsumingOpts selects the partition Consume or Fetch reads.
 type ConsumingOpts struct {
-	// PartitionKey reads the partition the key routes to.
+	// PartitionKey reads the partition the key routes to. Default: none.
 	PartitionKey string
-	// PartitionNumber reads this partition (1-based; 0 means all).
+	// PartitionNumber reads this partition (1-based). Default 0: every
+	// partition (Consume, Messages) or the next one round-robin (Fetch).
 	PartitionNumber int
 
 	byKey bool // PartitionKey was given, possibly empty
@@ -477,16 +529,21 @@ func ConsumerPartitionNumber(n int) ConsumingOpt {
 // ---- Conn.FetchMessages ----
 
 // FetchOpts configures Conn.FetchMessages: the consumer it creates (or
-// reuses) and the fetch itself.
+// reuses) and the fetch itself. It starts from the same defaults as
+// CreateConsumer.
 type FetchOpts struct {
+	// ConsumerOpts configure the consumer FetchMessages creates on first use;
+	// their defaults are those of CreateConsumer.
 	ConsumerOpts
-	// BatchSize is how many messages to fetch at most.
+	// BatchSize is how many messages to fetch at most. Default DefaultBatchSize.
 	BatchSize int
 	// Prefetch fetches the next batch in the background for the next call.
+	// Default false.
 	Prefetch bool
-	// PartitionKey fetches from the partition the key routes to.
+	// PartitionKey fetches from the partition the key routes to. Default: none.
 	PartitionKey string
-	// PartitionNumber fetches from this partition (1-based; 0 means round-robin).
+	// PartitionNumber fetches from this partition (1-based). Default 0: the
+	// next partition, round-robin.
 	PartitionNumber int
 
 	byKey bool // PartitionKey was given, possibly empty

@@ -1,14 +1,16 @@
 // Package examples_test keeps the examples from rotting: each one is built
 // and run, against the in-process broker or the one at MEMPHIS_HOST, and
-// must exit successfully.
+// must exit successfully. The README's Go snippets are compiled too.
 package examples_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +24,12 @@ func TestExamplesRun(t *testing.T) {
 	if len(dirs) < 7 {
 		t.Fatalf("found %d examples, want at least 7: %v", len(dirs), dirs)
 	}
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	// go test puts its own GOROOT/bin first on PATH, so "go" is the go
+	// command running this test.
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
 	bin := t.TempDir()
 	// One build for all, so the runs below don't each link again.
 	build := exec.Command(goBin, "build", "-o", bin+string(os.PathSeparator), "./...")
@@ -44,4 +51,139 @@ func TestExamplesRun(t *testing.T) {
 			t.Logf("%s\n%s", name, out)
 		})
 	}
+}
+
+// TestReadmeSnippetsCompile compiles the README's Go snippets as the README
+// says they compile: the tour's snippets in order as one function body
+// returning error, and the testing section's test function with its
+// Intercept snippet. The generated files are laid over a package directory
+// that does not exist on disk (go build -overlay), so nothing is written
+// into the repository.
+func TestReadmeSnippetsCompile(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tour := goBlocks(t, string(readme), "## A tour")
+	testSection := goBlocks(t, string(readme), "## Testing your own service")
+	var testFn, rest []string
+	for _, b := range testSection {
+		if strings.HasPrefix(b, "func ") {
+			testFn = append(testFn, b)
+		} else {
+			rest = append(rest, b)
+		}
+	}
+	if len(tour) < 10 || len(testFn) != 1 || len(rest) == 0 {
+		t.Fatalf("found %d tour snippets, %d test functions and %d other testing snippets; has the README changed shape?",
+			len(tour), len(testFn), len(rest))
+	}
+	files := map[string]string{
+		"tour.go": `package readmecheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/memphisdev/memphis.go"
+)
+
+var (
+	_ = errors.Is
+	_ = fmt.Println
+	_ = slog.Info
+	_ = os.Stderr
+	_ = time.Second
+	_ = memphis.Version
+)
+
+func tour(ctx context.Context) error {
+` + strings.Join(tour, "\n") + `
+	return nil
+}
+`,
+		"testing_test.go": `package readmecheck
+
+import (
+	"testing"
+
+	"github.com/memphisdev/memphis.go"
+	"github.com/memphisdev/memphis.go/memphistest"
+)
+
+` + testFn[0] + `
+
+func intercept(srv *memphistest.Server, conn *memphis.Conn) (err error) {
+` + strings.Join(rest, "\n") + `
+	return err
+}
+`,
+	}
+	dir, err := filepath.Abs(filepath.Join("internal", "readmecheck"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Fatalf("%s exists; the overlay needs that package path free", dir)
+	}
+	tmp := t.TempDir()
+	overlay := map[string]map[string]string{"Replace": {}}
+	for name, src := range files {
+		path := filepath.Join(tmp, name)
+		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		overlay["Replace"][filepath.Join(dir, name)] = path
+	}
+	ov, err := json.Marshal(overlay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ovPath := filepath.Join(tmp, "overlay.json")
+	if err := os.WriteFile(ovPath, ov, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// go test -c compiles the test file with the package; vet would chdir
+	// into the directory, which exists only in the overlay.
+	cmd := exec.Command(goBin, "test", "-vet=off", "-overlay", ovPath, "-c", "-o", os.DevNull, "./internal/readmecheck")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("README snippets do not compile: %v\n%s\ngenerated:\n%s\n%s", err, out, numbered(files["tour.go"]), numbered(files["testing_test.go"]))
+	}
+}
+
+var goBlock = regexp.MustCompile("(?s)```go\n(.*?)```")
+
+// goBlocks returns the Go code blocks of the README section that starts
+// with heading and ends at the next heading of the same level.
+func goBlocks(t *testing.T, readme, heading string) []string {
+	t.Helper()
+	start := strings.Index(readme, "\n"+heading+"\n")
+	if start < 0 {
+		t.Fatalf("README has no %q section", heading)
+	}
+	section := readme[start+1:]
+	if end := strings.Index(section[len(heading):], "\n## "); end >= 0 {
+		section = section[:len(heading)+end]
+	}
+	var blocks []string
+	for _, m := range goBlock.FindAllStringSubmatch(section, -1) {
+		blocks = append(blocks, m[1])
+	}
+	return blocks
+}
+
+func numbered(src string) string {
+	var b strings.Builder
+	for i, line := range strings.Split(src, "\n") {
+		fmt.Fprintf(&b, "%4d  %s\n", i+1, line)
+	}
+	return b.String()
 }

@@ -5,7 +5,10 @@
 // The broker is a stock NATS JetStream server (embedded nats-server) with
 // Memphis's SDK-facing control plane on top: stations, producers, consumers,
 // schemas and dead letters behave as on Memphis 1.4.4, including its error
-// texts. Any Memphis SDK works against it unchanged.
+// texts. Any Memphis SDK works against it unchanged, with one difference:
+// messages are de-duplicated on the Nats-Msg-Id header only. memphis.go sends
+// it with every MsgId; SDKs that send only Memphis's msg-id header (the
+// official Node.js and Python ones) are not de-duplicated here.
 //
 //	func TestOrders(t *testing.T) {
 //		srv := memphistest.NewServer(t)
@@ -31,7 +34,9 @@ import (
 
 // Default login of a new server: the real broker's root user.
 const (
+	// DefaultUsername is the user a server accepts unless WithUser is given.
 	DefaultUsername = broker.DefaultUsername
+	// DefaultPassword is DefaultUsername's password.
 	DefaultPassword = broker.DefaultPassword
 )
 
@@ -185,8 +190,10 @@ func (s *Server) DeadLetters(station string) []DeadLetter { return s.b.DeadLette
 // Request is a control request seen by an Intercept function: its subject
 // (for example "$memphis_station_creations") and JSON body.
 type Request struct {
+	// Subject is the control subject the request was sent to.
 	Subject string
-	Body    []byte
+	// Body is the request's JSON body as the client sent it.
+	Body []byte
 }
 
 // Action says how the server answers an intercepted request. The zero

@@ -1,5 +1,5 @@
 // Consumer: the three ways to read a station — a Consume callback, a Go
-// iterator, and one-shot Fetch — with acks, naks and delays.
+// iterator, and one-shot Fetch — with acks and a delayed redelivery.
 //
 //	go run ./examples/consumer
 //
@@ -112,6 +112,9 @@ func main() {
 	msgs, err := fetcher.Fetch(100, false)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if len(msgs) == 0 {
+		log.Fatal("fetch from sequence 11: no messages")
 	}
 	for _, m := range msgs {
 		_ = m.Ack()

@@ -54,11 +54,18 @@ func main() {
 	}
 	defer consumer.Destroy()
 	err = consumer.Consume(func(msgs []*memphis.Msg, err error, _ context.Context) {
+		if err != nil {
+			log.Printf("consume: %v", err) // a background failure, with no messages
+			return
+		}
 		for _, m := range msgs {
 			if string(m.Data()) == "malformed payment" {
+				fmt.Printf("dead-lettering %q\n", m.Data())
 				_ = m.DeadLetter("cannot parse the amount") // not redelivered
 				continue
 			}
+			n, _ := m.DeliveryCount()
+			fmt.Printf("failing %q (delivery %d)\n", m.Data(), n)
 			_ = m.Nack() // redelivered at once, until it is poison
 		}
 	})

@@ -47,6 +47,7 @@ func main() {
 	if err := producer.Produce([]byte(`{"order":1}`), memphis.MsgHeaders(hdrs)); err != nil {
 		log.Fatal(err)
 	}
+	fmt.Println("order 1: sync produce with a header, stored")
 
 	// The same MsgId twice inside the idempotency window is stored once.
 	for range 2 {
@@ -54,6 +55,7 @@ func main() {
 			log.Fatal(err)
 		}
 	}
+	fmt.Println("order 2: produced twice with one MsgId")
 
 	// Async produces return at once; Flush waits for every ack.
 	for i := 3; i <= 100; i++ {
@@ -66,6 +68,7 @@ func main() {
 	if err := producer.Flush(ctx); err != nil {
 		log.Fatal(err)
 	}
+	fmt.Println("orders 3-100: async produces, all acknowledged after Flush")
 
 	// A promise per message when you need each outcome.
 	done := make(chan error, 1)
@@ -93,5 +96,5 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("the station holds %d messages (102 produced, one duplicate dropped)\n", len(msgs))
+	fmt.Printf("the station holds %d messages (103 produces, one duplicate dropped)\n", len(msgs))
 }
