@@ -167,9 +167,7 @@ func (c *Consumer) Messages(ctx context.Context, opts ...ConsumingOpt) iter.Seq2
 				case m := <-c.resent:
 					pending = []*Msg{m}
 				case err := <-r.errs:
-					if fn := c.opts.ErrHandler; fn != nil {
-						fn(c, opErr("consume", c.station, err))
-					}
+					c.reportErr(err)
 					continue
 				case <-r.stop:
 					if err := r.outcome(); err != nil {
@@ -325,13 +323,10 @@ func (r *consumeRun) finish() {
 		case batch := <-r.out:
 			nakAll(batch)
 		case err := <-r.errs:
-			switch {
-			case r.handler != nil:
+			if r.handler != nil {
 				r.deliverErr(err)
-			case r.c.opts.ErrHandler != nil:
-				r.c.opts.ErrHandler(r.c, opErr("consume", r.c.station, err))
-			default:
-				r.c.conn.log.Error("memphis: consumer error", "station", r.c.station, "consumer", r.c.name, "err", err)
+			} else {
+				r.c.reportErr(err)
 			}
 		default:
 			close(r.done)

@@ -3,7 +3,6 @@ package memphis
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -397,11 +396,3 @@ func (c *Consumer) consumingOptions(opts []ConsumingOpt) (ConsumingOpts, error) 
 	return o, nil
 }
 
-func errorsIsAny(err error, targets ...error) bool {
-	for _, t := range targets {
-		if errors.Is(err, t) {
-			return true
-		}
-	}
-	return false
-}

@@ -144,6 +144,15 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.internal.user = "$memphis_internal"
 	b.internal.pass = randomHex(16)
+	if cfg.Port > 0 {
+		// nats-server reports a busy port only in its log; say it plainly.
+		l, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+		if err != nil {
+			b.removeStore()
+			return nil, fmt.Errorf("broker: port %d: %w", cfg.Port, err)
+		}
+		l.Close()
+	}
 	if err := b.allocatePorts(); err != nil {
 		b.removeStore()
 		return nil, err
@@ -220,28 +229,66 @@ func (b *Broker) start() error {
 		b.stopNodes()
 		return err
 	}
+	if err := b.awaitInterest(cp.subjects); err != nil {
+		cp.close()
+		b.stopNodes()
+		return err
+	}
 	b.cp = cp
 	b.running = true
 	return nil
 }
 
-// awaitMetaLeader waits until a cluster has elected its JetStream meta
-// leader: before that, every stream creation fails. nats-server offers no
-// event for it, so it is polled.
-func (b *Broker) awaitMetaLeader() error {
+// clusterTimeout bounds how long a cluster may take to become usable.
+const clusterTimeout = 30 * time.Second
+
+// awaitCluster polls until cond holds; nats-server offers no events for
+// cluster formation, so polling is the only way.
+func (b *Broker) awaitCluster(what string, cond func() bool) error {
 	if b.cfg.Nodes == 1 {
 		return nil
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, ns := range b.snapshotNodes() {
-			if ns != nil && ns.JetStreamIsLeader() {
-				return nil
-			}
+	deadline := time.Now().Add(clusterTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("broker: %s within %v", what, clusterTimeout)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return errors.New("broker: the cluster elected no JetStream leader within 30s")
+	return nil
+}
+
+// awaitMetaLeader waits until a cluster's JetStream meta leader is elected
+// and knows every node as a current peer: before that, a stream with as
+// many replicas as nodes can not be placed.
+func (b *Broker) awaitMetaLeader() error {
+	return b.awaitCluster("no JetStream leader saw every node", func() bool {
+		for _, ns := range b.snapshotNodes() {
+			if ns != nil && ns.JetStreamIsLeader() && len(ns.JetStreamClusterPeers()) == b.cfg.Nodes {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// awaitInterest waits until every node knows the control plane listens to
+// the request subjects, so that a client on any node gets an answer rather
+// than "no responders".
+func (b *Broker) awaitInterest(subjects []string) error {
+	return b.awaitCluster("the control plane was not reachable from every node", func() bool {
+		for _, ns := range b.snapshotNodes() {
+			if ns == nil {
+				continue
+			}
+			for _, s := range subjects {
+				if !ns.GlobalAccount().SubscriptionInterest(s) {
+					return false
+				}
+			}
+		}
+		return true
+	})
 }
 
 func (b *Broker) nodeOptions(i int) *server.Options {

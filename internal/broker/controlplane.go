@@ -26,6 +26,8 @@ type controlPlane struct {
 	mu  sync.Mutex // guards reg
 	reg *registry
 
+	subjects []string // the request subjects answered
+
 	runMu   sync.Mutex // guards closed and wg.Add
 	closed  bool
 	wg      sync.WaitGroup
@@ -58,6 +60,7 @@ func startControlPlane(b *Broker) (*controlPlane, error) {
 		wire.SubjSchemaDetachments:    cp.detachSchema,
 	}
 	for subj, h := range requests {
+		cp.subjects = append(cp.subjects, subj)
 		group := "memphis_" + strings.TrimPrefix(subj, "$memphis_") + "_listeners_group"
 		if _, err := nc.QueueSubscribe(subj, group, func(m *nats.Msg) { cp.serve(m, h) }); err != nil {
 			nc.Close()

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -206,6 +207,11 @@ const (
 	jsErrInsufficientNodes    = 10005 // no suitable peers (a cluster smaller than the replicas)
 	jsErrStreamNotFound       = 10059
 	jsErrConsumerNotFound     = 10014
+	// jsErrStoreCreate: nats-server removes an account's emptied streams
+	// directory in the background after a stream is deleted; a stream
+	// created meanwhile fails to make its store and succeeds when retried.
+	jsErrStoreCreate = 10049
+	storeRetries     = 5
 )
 
 // createStreams creates every partition's stream, removing those already
@@ -214,7 +220,7 @@ func (cp *controlPlane) createStreams(st *station) error {
 	ctx, cancel := jsCtx()
 	defer cancel()
 	for i, p := range st.Partitions {
-		if _, err := cp.js.CreateStream(ctx, streamConfig(st, p)); err != nil {
+		if err := cp.createStream(ctx, streamConfig(st, p)); err != nil {
 			for _, done := range st.Partitions[:i] {
 				_ = cp.js.DeleteStream(ctx, wire.StreamName(st.Intern, done))
 			}
@@ -227,6 +233,18 @@ func (cp *controlPlane) createStreams(st *station) error {
 		}
 	}
 	return nil
+}
+
+// createStream creates one stream, retrying the store-creation race.
+func (cp *controlPlane) createStream(ctx context.Context, cfg jetstream.StreamConfig) error {
+	for try := 1; ; try++ {
+		_, err := cp.js.CreateStream(ctx, cfg)
+		var apiErr *jetstream.APIError
+		if err == nil || try == storeRetries || !errors.As(err, &apiErr) || apiErr.ErrorCode != jsErrStoreCreate {
+			return err
+		}
+		time.Sleep(time.Duration(try) * 10 * time.Millisecond)
+	}
 }
 
 func (cp *controlPlane) destroyStation(body []byte) []byte {
