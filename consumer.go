@@ -395,4 +395,3 @@ func (c *Consumer) consumingOptions(opts []ConsumingOpt) (ConsumingOpts, error) 
 	}
 	return o, nil
 }
-
