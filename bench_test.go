@@ -2,6 +2,7 @@ package memphis_test
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -14,9 +15,16 @@ import (
 )
 
 // The benchmarks run the SDK and raw nats.go JetStream side by side against
-// the same broker in the same run; compare the msgs/s metrics of each pair
-// (sdk/x against raw/x). Each side gets its own station with the same
-// configuration, so neither reads the other's messages.
+// the same broker in the same run, as pairs of sub-benchmarks named .../sdk
+// and .../raw. Each side gets its own station with the same configuration,
+// so neither reads the other's messages. internal/benchtable turns the
+// output into one table of SDK/raw ratios:
+//
+//	go test -run '^$' -bench 'BenchmarkProduce$|BenchmarkConsume$' -benchmem -count=5 . | go run ./internal/benchtable
+//
+// allocs/op and B/op count the in-process broker's allocations too, which
+// are about the same for both sides of a pair (the headers the SDK must send
+// cost the broker a few more), so the difference is mostly the client's.
 
 var benchPayload = make([]byte, 128)
 
@@ -50,73 +58,214 @@ func reportRate(b *testing.B, n int, d time.Duration) {
 	b.ReportMetric(float64(n)/d.Seconds(), "msgs/s")
 }
 
+// meter measures one produce benchmark run: its rate, and the CPU time the
+// whole process (client and in-process broker) spent per message. The CPU
+// figure moves much less than the rate when other work shares the machine,
+// and the broker's share is the same for the SDK and raw sides.
+type meter struct {
+	start time.Time
+	cpu   time.Duration
+	ok    bool
+}
+
+// startMeter collects the garbage earlier runs left (so that no run pays
+// for another's), resets the benchmark timer and starts measuring.
+func startMeter(b *testing.B) *meter {
+	runtime.GC()
+	b.ReportAllocs()
+	b.ResetTimer()
+	m := &meter{start: time.Now()}
+	m.cpu, m.ok = processCPU()
+	return m
+}
+
+func (m *meter) stop(b *testing.B) {
+	reportRate(b, b.N, time.Since(m.start))
+	if cpu, ok := processCPU(); ok && m.ok {
+		b.ReportMetric(float64(cpu-m.cpu)/float64(b.N), "cpu-ns/op")
+	}
+}
+
+// Produce benchmarks: every combination of mode, payload size and partition
+// count runs as a pair of sub-benchmarks, <mode>/<size>/p<partitions>/sdk
+// and .../raw, so that `go run ./internal/benchtable` can put each SDK
+// result next to raw nats.go JetStream's. Async runs are measured through
+// completion: the clock stops when every acknowledgement has arrived.
+var (
+	benchSizes      = []int{128, 4 << 10, 64 << 10}
+	benchPartitions = []int{1, 4, 16}
+)
+
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.Itoa(n>>20) + "MB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.Itoa(n>>10) + "KB"
+	}
+	return strconv.Itoa(n) + "B"
+}
+
+// produceStation creates a fresh station with parts partitions for one
+// benchmark run and destroys it when the run ends, so that the broker's
+// storage does not grow from run to run. It returns the station's name and
+// its partitions' produce subjects (for the raw side).
+//
+// The station stores in memory (capped at 128 MB a partition): with disk
+// storage the broker's file writes on a small machine vary run to run by
+// more than the difference being measured, and they cost the SDK and raw
+// sides the same.
+func (e *benchEnv) produceStation(b *testing.B, prefix string, parts int) (string, []string) {
+	b.Helper()
+	name := testenv.Name(b, prefix)
+	s, err := e.c.CreateStation(name, memphis.PartitionsNumber(parts), memphis.StorageTypeOpt(memphis.Memory),
+		memphis.RetentionTypeOpt(memphis.Bytes), memphis.RetentionVal(128<<20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Destroy() })
+	subjects := make([]string, parts)
+	for i := range subjects {
+		subjects[i] = name + "$" + strconv.Itoa(i+1) + ".final"
+	}
+	return name, subjects
+}
+
 func BenchmarkProduce(b *testing.B) {
 	e := newBenchEnv(b)
 	ctx := context.Background()
-	b.Run("sync/sdk", func(b *testing.B) {
-		name, _, _ := e.station(b, "bps")
+	for _, size := range benchSizes {
+		payload := make([]byte, size)
+		for _, parts := range benchPartitions {
+			suffix := "/" + sizeName(size) + "/p" + strconv.Itoa(parts)
+			b.Run("sync"+suffix+"/sdk", func(b *testing.B) {
+				name, _ := e.produceStation(b, "bps", parts)
+				p, err := e.c.CreateProducer(name, "p")
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.SetBytes(int64(size))
+				m := startMeter(b)
+				for range b.N {
+					if err := p.Produce(payload); err != nil {
+						b.Fatal(err)
+					}
+				}
+				m.stop(b)
+			})
+			b.Run("sync"+suffix+"/raw", func(b *testing.B) {
+				_, subjects := e.produceStation(b, "bpr", parts)
+				b.SetBytes(int64(size))
+				m := startMeter(b)
+				for i := range b.N {
+					if _, err := e.js.Publish(ctx, subjects[i%parts], payload); err != nil {
+						b.Fatal(err)
+					}
+				}
+				m.stop(b)
+			})
+			b.Run("async"+suffix+"/sdk", func(b *testing.B) {
+				name, _ := e.produceStation(b, "bas", parts)
+				p, err := e.c.CreateProducer(name, "p")
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.SetBytes(int64(size))
+				m := startMeter(b)
+				for range b.N {
+					if err := p.Produce(payload, memphis.AsyncProduce()); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := p.Flush(ctx); err != nil {
+					b.Fatal(err)
+				}
+				m.stop(b)
+			})
+			b.Run("async"+suffix+"/raw", func(b *testing.B) {
+				_, subjects := e.produceStation(b, "bar", parts)
+				b.SetBytes(int64(size))
+				m := startMeter(b)
+				for i := range b.N {
+					if _, err := e.js.PublishAsync(subjects[i%parts], payload); err != nil {
+						b.Fatal(err)
+					}
+				}
+				e.waitAsync(b)
+				m.stop(b)
+			})
+		}
+	}
+	// ProduceAsync with a done callback per message against PublishAsync
+	// with a look at every future's outcome.
+	b.Run("asyncdone/128B/p1/sdk", func(b *testing.B) {
+		name, _ := e.produceStation(b, "bds", 1)
 		p, err := e.c.CreateProducer(name, "p")
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		start := time.Now()
-		for range b.N {
-			if err := p.Produce(benchPayload); err != nil {
-				b.Fatal(err)
+		var failed atomic.Int64
+		done := func(_ memphis.PubAck, err error) {
+			if err != nil {
+				failed.Add(1)
 			}
 		}
-		reportRate(b, b.N, time.Since(start))
-	})
-	b.Run("sync/raw", func(b *testing.B) {
-		_, _, subject := e.station(b, "bpr")
-		b.ReportAllocs()
-		b.ResetTimer()
-		start := time.Now()
+		b.SetBytes(128)
+		m := startMeter(b)
 		for range b.N {
-			if _, err := e.js.Publish(ctx, subject, benchPayload); err != nil {
-				b.Fatal(err)
-			}
-		}
-		reportRate(b, b.N, time.Since(start))
-	})
-	b.Run("async/sdk", func(b *testing.B) {
-		name, _, _ := e.station(b, "bas")
-		p, err := e.c.CreateProducer(name, "p")
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		start := time.Now()
-		for range b.N {
-			if err := p.Produce(benchPayload, memphis.AsyncProduce()); err != nil {
+			if err := p.ProduceAsync(ctx, benchPayload, done); err != nil {
 				b.Fatal(err)
 			}
 		}
 		if err := p.Flush(ctx); err != nil {
 			b.Fatal(err)
 		}
-		reportRate(b, b.N, time.Since(start))
+		m.stop(b)
+		if n := failed.Load(); n > 0 {
+			b.Fatalf("%d produces failed", n)
+		}
 	})
-	b.Run("async/raw", func(b *testing.B) {
-		_, _, subject := e.station(b, "bar")
-		b.ReportAllocs()
-		b.ResetTimer()
-		start := time.Now()
+	b.Run("asyncdone/128B/p1/raw", func(b *testing.B) {
+		_, subjects := e.produceStation(b, "bdr", 1)
+		futures := make([]jetstream.PubAckFuture, 0, 4096)
+		failed := 0
+		check := func() {
+			for _, f := range futures {
+				select {
+				case <-f.Ok():
+				case <-f.Err():
+					failed++
+				}
+			}
+			futures = futures[:0]
+		}
+		b.SetBytes(128)
+		m := startMeter(b)
 		for range b.N {
-			if _, err := e.js.PublishAsync(subject, benchPayload); err != nil {
+			f, err := e.js.PublishAsync(subjects[0], benchPayload)
+			if err != nil {
 				b.Fatal(err)
 			}
+			if futures = append(futures, f); len(futures) == cap(futures) {
+				check()
+			}
 		}
-		select {
-		case <-e.js.PublishAsyncComplete():
-		case <-time.After(time.Minute):
-			b.Fatal("raw async publishes never completed")
+		check()
+		m.stop(b)
+		if failed > 0 {
+			b.Fatalf("%d publishes failed", failed)
 		}
-		reportRate(b, b.N, time.Since(start))
 	})
+}
+
+// waitAsync waits until every raw async publish has been acknowledged.
+func (e *benchEnv) waitAsync(b *testing.B) {
+	b.Helper()
+	select {
+	case <-e.js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		b.Fatal("raw async publishes never completed")
+	}
 }
 
 // fill produces n messages to a station as fast as possible.

@@ -333,9 +333,11 @@ func (c *Conn) IsConnected() bool { return c.nc != nil && c.nc.IsConnected() }
 func (c *Conn) ConnectionID() string { return c.connID }
 
 // Close stops every consumer of the connection, waits up to CloseTimeout for
-// outstanding asynchronous produces, and closes the connection. Producers and
-// consumers stay registered on the broker (use Destroy to remove them). Close
-// is idempotent.
+// outstanding asynchronous produces and their callbacks (all but the one
+// running, when called from a callback), and closes the connection. From
+// the moment it starts, new produces fail with ErrConnClosed. Producers
+// and consumers stay registered on the broker (use Destroy to remove
+// them). Close is idempotent.
 func (c *Conn) Close() {
 	c.mu.Lock()
 	if c.closed {
@@ -343,6 +345,7 @@ func (c *Conn) Close() {
 		return
 	}
 	c.closed = true
+	c.acks.closing.Store(true)
 	consumers := make([]*Consumer, 0, len(c.live))
 	for cons := range c.live {
 		consumers = append(consumers, cons)

@@ -60,18 +60,27 @@ func isInternalHeader(key string) bool {
 
 // buildHeader makes the header block of one produced message: a copy of the
 // user's headers plus the SDK's own. The user's map is never written to.
+// The SDK's values share one backing array, so the block costs the map and
+// one allocation beyond it.
 func buildHeader(user map[string][]string, connID, producer, msgID string) nats.Header {
-	h := make(nats.Header, len(user)+4)
+	n := 2
+	if msgID != "" {
+		n = 3
+	}
+	h := make(nats.Header, len(user)+n+1)
 	for k, v := range user {
 		h[k] = v
 	}
-	h[wire.HdrConnectionID] = []string{connID}
-	h[wire.HdrProducedBy] = []string{producer}
+	vals := make([]string, n)
+	vals[0], vals[1] = connID, producer
+	h[wire.HdrConnectionID] = vals[0:1:1]
+	h[wire.HdrProducedBy] = vals[1:2:2]
 	if msgID != "" {
 		// Both headers, so the id de-duplicates on the Memphis broker (msg-id)
 		// and on stock JetStream (Nats-Msg-Id).
-		h[wire.HdrMsgID] = []string{msgID}
-		h[wire.HdrNatsMsgID] = []string{msgID}
+		vals[2] = msgID
+		h[wire.HdrMsgID] = vals[2:3:3]
+		h[wire.HdrNatsMsgID] = vals[2:3:3]
 	}
 	return h
 }

@@ -21,11 +21,24 @@ type Producer struct {
 	name       string
 	targets    []*target
 	errHandler func(*Producer, error)
-	inflight   pendingCount
+	// header is the header block of a message without user headers or
+	// message id. It is shared by every such produce and never written to
+	// (nats.go only reads it).
+	header   nats.Header
+	inflight pendingCount // undecided produces
+	// destroyed is set once, by Destroy; read lock-free on every produce.
+	destroyed atomic.Bool
 
-	mu        sync.Mutex
-	destroyed bool
+	// failMu guards the async failures that reached no handler, kept for
+	// the next Flush.
+	failMu   sync.Mutex
+	failures []error
+	failMore int // failures beyond maxFlushErrors
 }
+
+// maxFlushErrors is how many async failures Flush returns in full; the rest
+// are counted.
+const maxFlushErrors = 10
 
 // target is one station a producer writes to.
 type target struct {
@@ -111,7 +124,8 @@ func (c *Conn) createProducer(ctx context.Context, stationNames []string, name s
 			return nil, opErr(op, s, err)
 		}
 	}
-	p := &Producer{conn: c, name: lname, errHandler: o.ErrorHandler}
+	p := &Producer{conn: c, name: lname, errHandler: o.ErrorHandler,
+		header: buildHeader(nil, c.connID, lname, "")}
 	for _, s := range stations {
 		t, err := c.registerProducer(ctx, s, lname)
 		if err != nil {
@@ -187,9 +201,13 @@ func (p *Producer) ProduceContext(ctx context.Context, message any, opts ...Prod
 }
 
 // ProduceAsync sends a message without waiting and calls done with its
-// outcome: exactly once per station, one call at a time, unless
-// ProduceAsync itself returns an error (then done is not called for that
-// station). done must not call Flush.
+// outcome: exactly once per station, unless ProduceAsync itself returns an
+// error (then done is not called for that station).
+//
+// The done callbacks (and error handlers) of a connection run on one
+// goroutine of its own, one call at a time, in the order the outcomes
+// arrive. A callback may call any SDK method — Produce, Flush, Destroy,
+// even Conn.Close — but while it runs, later callbacks wait.
 func (p *Producer) ProduceAsync(ctx context.Context, message any, done func(PubAck, error), opts ...ProduceOpt) error {
 	o, err := produceOptions(opts)
 	if err != nil {
@@ -208,13 +226,29 @@ func (p *Producer) ProduceAsync(ctx context.Context, message any, done func(PubA
 	return errors.Join(errs...)
 }
 
+// produceOptsPool holds the ProduceOpts the options are applied to: an
+// option is an opaque function taking a pointer, so without the pool every
+// produce given options would allocate one.
+var produceOptsPool = sync.Pool{New: func() any { return new(ProduceOpts) }}
+
 func produceOptions(opts []ProduceOpt) (ProduceOpts, error) {
 	o := ProduceOpts{AckWaitSec: DefaultAckWaitSec, AsyncProduce: DefaultAsyncProduce}
-	for _, opt := range opts {
-		if opt == nil {
-			continue
+	if len(opts) > 0 {
+		po := produceOptsPool.Get().(*ProduceOpts)
+		*po = o
+		var err error
+		for _, opt := range opts {
+			if opt == nil {
+				continue
+			}
+			if err = opt(po); err != nil {
+				break
+			}
 		}
-		if err := opt(&o); err != nil {
+		o = *po
+		*po = ProduceOpts{}
+		produceOptsPool.Put(po)
+		if err != nil {
 			return o, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 		}
 	}
@@ -225,11 +259,12 @@ func produceOptions(opts []ProduceOpt) (ProduceOpts, error) {
 }
 
 func (p *Producer) produceTo(ctx context.Context, t *target, message any, o *ProduceOpts, done func(PubAck, error)) error {
-	p.mu.Lock()
-	destroyed := p.destroyed
-	p.mu.Unlock()
-	if destroyed {
+	if p.destroyed.Load() {
 		return ErrProducerDestroyed
+	}
+	a := p.conn.acks
+	if a.closing.Load() {
+		return ErrConnClosed
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrTimeout, err)
@@ -246,33 +281,51 @@ func (p *Producer) produceTo(ctx context.Context, t *target, message any, o *Pro
 		}
 		return err
 	}
-	m := &nats.Msg{
-		Subject: t.st.subject(partition),
-		Data:    data,
-		Header:  buildHeader(o.MsgHeaders.h, p.conn.connID, p.name, o.MsgId),
+	hdr := p.header
+	if len(o.MsgHeaders.h) > 0 || o.MsgId != "" {
+		hdr = buildHeader(o.MsgHeaders.h, p.conn.connID, p.name, o.MsgId)
 	}
+	m := nats.Msg{Subject: t.st.subject(partition), Data: data, Header: hdr}
+	// The wait for room among pending produces is bounded by the ack wait
+	// too, so a stalled broker turns into ErrMaxPending, not a hang. The ack
+	// wait itself starts when the message is sent.
 	ackWait := time.Duration(o.AckWaitSec) * time.Second
-	req := &pubReq{deadline: time.Now().Add(ackWait), producer: p, station: t.st.intern, partition: partition, done: done}
-	if !o.AsyncProduce {
-		req.ch = make(chan pubResult, 1)
+	req, err := a.acquire(ctx, ackWait)
+	if err != nil {
+		return err
 	}
-	// The wait for room among pending async produces is bounded by the ack
-	// wait too, so a stalled broker turns into ErrMaxPending, not a hang.
-	pctx, cancel := context.WithTimeout(ctx, ackWait)
-	defer cancel()
-	if err := p.conn.acks.publish(pctx, m, req); err != nil {
+	req.producer, req.station, req.partition = p, t.st.intern, partition
+	req.done, req.sync = done, !o.AsyncProduce
+	if err := a.send(&m, req, ackWait); err != nil {
 		return err
 	}
 	if o.AsyncProduce {
 		return nil
 	}
-	_, err = p.conn.acks.wait(ctx, req)
+	_, err = a.wait(ctx, req)
 	return err
 }
 
-// reportAsync hands an async produce failure to whoever listens.
-func (p *Producer) reportAsync(err error) {
+// asyncFailure wraps the failure of an async produce without a done
+// callback, and keeps it for Flush unless an error handler will receive it.
+// It runs where the outcome is decided, so a Flush that returns has seen it.
+func (p *Producer) asyncFailure(err error) error {
 	err = opErr("produce", p.stationLabel(), err)
+	if p.errHandler == nil && p.conn.opts.AsyncErrorHandler == nil {
+		p.failMu.Lock()
+		if len(p.failures) < maxFlushErrors {
+			p.failures = append(p.failures, err)
+		} else {
+			p.failMore++
+		}
+		p.failMu.Unlock()
+	}
+	return err
+}
+
+// reportAsync hands an async produce failure (wrapped by asyncFailure) to
+// whoever listens. It runs on the callback goroutine.
+func (p *Producer) reportAsync(err error) {
 	switch {
 	case p.errHandler != nil:
 		p.errHandler(p, err)
@@ -283,6 +336,18 @@ func (p *Producer) reportAsync(err error) {
 	}
 }
 
+// takeFailures returns, and forgets, the async failures kept for Flush.
+func (p *Producer) takeFailures() error {
+	p.failMu.Lock()
+	errs, more := p.failures, p.failMore
+	p.failures, p.failMore = nil, 0
+	p.failMu.Unlock()
+	if more > 0 {
+		errs = append(errs, fmt.Errorf("memphis: and %d more async produce failures", more))
+	}
+	return errors.Join(errs...)
+}
+
 func (p *Producer) stationLabel() string {
 	if len(p.targets) == 1 {
 		return p.targets[0].name
@@ -291,9 +356,22 @@ func (p *Producer) stationLabel() string {
 }
 
 // Flush waits until every asynchronous produce of this producer has been
-// acknowledged or has failed (failures go to the error handler first).
+// acknowledged or has failed, and its done callback or error handler has
+// run.
+//
+// It returns the failures of async produces that reached no done callback
+// and no error handler (ProducerErrorHandler, AsyncErrorHandler) since the
+// previous Flush, joined into one error: errors.Is finds each one's kind.
+// The first ten are kept in full and the rest counted ("and N more"). So
+// with neither handler set, a failure of Produce(msg, AsyncProduce()) is
+// never silent: Flush returns it (and the connection's Logger logs it).
+//
+// Flush may be called from inside a done callback or error handler. There it
+// waits until the outcome of every produce is known, but not for the
+// callbacks queued behind the running one: those run after it returns.
 func (p *Producer) Flush(ctx context.Context) error {
-	return opErr("flush", p.stationLabel(), p.conn.acks.flush(ctx, p))
+	err := opErr("flush", p.stationLabel(), p.conn.acks.flush(ctx, p))
+	return errors.Join(err, p.takeFailures())
 }
 
 // Destroy flushes the producer and unregisters it from its stations. It is
@@ -301,22 +379,22 @@ func (p *Producer) Flush(ctx context.Context) error {
 func (p *Producer) Destroy() error { return p.DestroyContext(context.Background()) }
 
 // DestroyContext waits for the producer's outstanding async produces (bounded
-// by ctx and the connection's RequestTimeout) and unregisters it. Later
-// produces fail with ErrProducerDestroyed. Destroy is idempotent.
+// by ctx and the connection's RequestTimeout) and unregisters it. Like
+// Flush, it returns the async failures no handler received. Later produces
+// fail with ErrProducerDestroyed. Destroy is idempotent.
 func (p *Producer) DestroyContext(ctx context.Context) error {
-	p.mu.Lock()
-	if p.destroyed {
-		p.mu.Unlock()
+	if !p.destroyed.CompareAndSwap(false, true) {
 		return nil
 	}
-	p.destroyed = true
-	p.mu.Unlock()
 	fctx, cancel := p.conn.requestCtx(ctx)
 	ferr := p.conn.acks.flush(fctx, p)
 	cancel()
 	var errs []error
 	if ferr != nil {
 		errs = append(errs, opErr("destroy producer", p.stationLabel(), ferr))
+	}
+	if err := p.takeFailures(); err != nil {
+		errs = append(errs, err)
 	}
 	for _, t := range p.targets {
 		req := wire.DestroyProducerReq{Name: p.name, StationName: t.name, Username: p.conn.username,
@@ -403,11 +481,7 @@ func (c *Conn) cachedProducer(ctx context.Context, stationName, name string, opt
 	return p, nil
 }
 
-func (p *Producer) isDestroyed() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.destroyed
-}
+func (p *Producer) isDestroyed() bool { return p.destroyed.Load() }
 
 func lowerASCII(s string) string {
 	for i := 0; i < len(s); i++ {
