@@ -24,6 +24,9 @@ type wiretap struct {
 	news chan struct{}
 }
 
+// The tap sees every client of the broker, so on a shared real broker
+// nothing else may use it meanwhile (make integration runs one package at
+// a time).
 func newWiretap(t *testing.T, b *testenv.Broker) *wiretap {
 	w := &wiretap{news: make(chan struct{}, 1)}
 	nc := b.NATS(t)

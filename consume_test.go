@@ -278,7 +278,11 @@ func TestStopConsumeFromInsideTheHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	produceN(t, p, 30, "s")
-	cons, err := c.CreateConsumer(station, "c", memphis.BatchSize(5))
+	// Messages buffered at the stop are returned at once. One the broker
+	// was already sending when the inbox closed can be dropped on its side
+	// (seen on Memphis 1.4.4, never on the in-process broker); it comes
+	// again after MaxAckTime, kept short here so the test sees it.
+	cons, err := c.CreateConsumer(station, "c", memphis.BatchSize(5), memphis.MaxAckTime(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,12 +308,12 @@ func TestStopConsumeFromInsideTheHandler(t *testing.T) {
 		t.Fatal("StopConsume from the handler deadlocked")
 	}
 	cons.StopConsume()
-	// Consuming again works and delivers the rest (buffered ones were returned).
+	// Consuming again works and delivers the rest: nothing was lost.
 	col := newCollector()
 	if err := cons.Consume(col.handler); err != nil {
 		t.Fatal(err)
 	}
-	col.wait(t, 25, 10*time.Second)
+	col.wait(t, 25, 15*time.Second)
 	cons.StopConsume()
 }
 
