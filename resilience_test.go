@@ -212,13 +212,11 @@ func checkBooks(t *testing.T, p *memphis.Producer, l *ledger, stop chan struct{}
 		l.ackedN, l.gotN, len(l.failed), len(l.handled), unseen)
 }
 
-func TestConsumerResumesAfterBrokerRestart(t *testing.T) {
-	b := testenv.Local(t)
-	c := connect(t, b) // the documented reconnect defaults
-	station := testenv.Name(t, "restart")
-	if _, err := c.CreateStation(station, memphis.PartitionsNumber(2)); err != nil {
-		t.Fatal(err)
-	}
+// startLoad runs produceLoop and a Consume loop on a station, both
+// keeping their books in a new ledger; checkBooks(t, p, l, stop, done)
+// ends the load.
+func startLoad(t *testing.T, c *memphis.Conn, station string) (*ledger, *memphis.Producer, chan struct{}, chan struct{}) {
+	t.Helper()
 	l := newLedger()
 	p, err := c.CreateProducer(station, "p", memphis.ProducerErrorHandler(func(_ *memphis.Producer, err error) { l.handlerErr(err) }))
 	if err != nil {
@@ -231,9 +229,20 @@ func TestConsumerResumesAfterBrokerRestart(t *testing.T) {
 	if err := cons.Consume(l.handler); err != nil {
 		t.Fatal(err)
 	}
-	defer cons.StopConsume()
+	t.Cleanup(cons.StopConsume)
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() { defer close(done); produceLoop(p, l, stop) }()
+	return l, p, stop, done
+}
+
+func TestConsumerResumesAfterBrokerRestart(t *testing.T) {
+	b := testenv.Local(t)
+	c := connect(t, b) // the documented reconnect defaults
+	station := testenv.Name(t, "restart")
+	if _, err := c.CreateStation(station, memphis.PartitionsNumber(2)); err != nil {
+		t.Fatal(err)
+	}
+	l, p, stop, done := startLoad(t, c, station)
 
 	l.await(t, 20*time.Second, "traffic before the restart", func() bool { return l.gotN >= 100 })
 	if err := b.Server.Restart(); err != nil {
@@ -276,21 +285,7 @@ func TestClusterFailover(t *testing.T) {
 	if _, err := c.CreateStation(station, memphis.Replicas(3)); err != nil {
 		t.Fatal(err)
 	}
-	l := newLedger()
-	p, err := c.CreateProducer(station, "p", memphis.ProducerErrorHandler(func(_ *memphis.Producer, err error) { l.handlerErr(err) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := c.CreateConsumer(station, "c", memphis.ConsumerErrorHandler(func(_ *memphis.Consumer, err error) { l.handlerErr(err) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cons.Consume(l.handler); err != nil {
-		t.Fatal(err)
-	}
-	defer cons.StopConsume()
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() { defer close(done); produceLoop(p, l, stop) }()
+	l, p, stop, done := startLoad(t, c, station)
 
 	l.await(t, 30*time.Second, "traffic before the failover", func() bool { return l.gotN >= 100 })
 	leader := b.Server.StreamLeader(station + "$1")

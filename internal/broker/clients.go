@@ -55,17 +55,11 @@ func (cp *controlPlane) createProducer(body []byte) []byte {
 	}
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	st := cp.reg.Stations[stName]
-	switch {
-	case st == nil && r.ReqVersion < 2:
-		return producerError("this station does not exist, a default station can not be created automatically, please upgrade your SDK version")
-	case st == nil:
-		var err error
-		if st, err = cp.createDefaultStation(stName); err != nil {
-			return producerError(err.Error())
-		}
-	case r.ReqVersion < 2 && len(st.Partitions) > 0:
-		return producerError("to produce to this station please upgrade your SDK version")
+	st, err := cp.stationForClient(stName, r.ReqVersion,
+		"this station does not exist, a default station can not be created automatically, please upgrade your SDK version",
+		"to produce to this station please upgrade your SDK version")
+	if err != nil {
+		return producerError(err.Error())
 	}
 	cp.reg.Producers = append(cp.reg.Producers, producerRec{Name: name, Station: stName, ConnID: r.ConnectionID})
 	cp.save()
@@ -76,6 +70,24 @@ func (cp *controlPlane) createProducer(body []byte) []byte {
 		StationVersion:                  stationVersion,
 		StationPartitionsFirstFunctions: map[string]int{},
 	})
+}
+
+// stationForClient finds the station a producer or consumer names. Current
+// SDKs (request version 2 and later) get a default station when it is
+// missing; older ones get noAuto, and upgrade on a partitioned station
+// (PROTOCOL §6.1, §7.1). The texts differ between producers and consumers.
+// cp.mu is held.
+func (cp *controlPlane) stationForClient(name string, reqVersion int, noAuto, upgrade string) (*station, error) {
+	st := cp.reg.Stations[name]
+	switch {
+	case st == nil && reqVersion < 2:
+		return nil, errors.New(noAuto)
+	case st == nil:
+		return cp.createDefaultStation(name)
+	case reqVersion < 2 && len(st.Partitions) > 0:
+		return nil, errors.New(upgrade)
+	}
+	return st, nil
 }
 
 // partitionsOf never returns nil: replies carry [] for a station without
@@ -153,17 +165,11 @@ func (cp *controlPlane) createConsumer(body []byte) []byte {
 	}
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	st := cp.reg.Stations[stName]
-	switch {
-	case st == nil && r.ReqVersion < 2:
-		return text("This station does not exist, a default station can not be created automatically, please upgrade your SDK version")
-	case st == nil:
-		var err error
-		if st, err = cp.createDefaultStation(stName); err != nil {
-			return text(err.Error())
-		}
-	case r.ReqVersion < 2 && len(st.Partitions) > 0:
-		return text("to consume from this station please upgrade your SDK version")
+	st, err := cp.stationForClient(stName, r.ReqVersion,
+		"This station does not exist, a default station can not be created automatically, please upgrade your SDK version",
+		"to consume from this station please upgrade your SDK version")
+	if err != nil {
+		return text(err.Error())
 	}
 	rec := consumerRec{
 		Name: name, Station: stName, Group: group, ConnID: r.ConnectionID, Type: typ,
