@@ -41,9 +41,12 @@ type callLog struct {
 	mu    sync.Mutex
 	calls map[string]int
 	errs  []error
+	news  chan struct{} // signalled after every call
 }
 
-func newCallLog() *callLog { return &callLog{calls: map[string]int{}} }
+func newCallLog() *callLog {
+	return &callLog{calls: map[string]int{}, news: make(chan struct{}, 1)}
+}
 
 func (l *callLog) done(id string) func(memphis.PubAck, error) {
 	return func(_ memphis.PubAck, err error) {
@@ -53,6 +56,10 @@ func (l *callLog) done(id string) func(memphis.PubAck, error) {
 		if err != nil {
 			l.errs = append(l.errs, err)
 		}
+		select {
+		case l.news <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -60,7 +67,8 @@ func (l *callLog) done(id string) func(memphis.PubAck, error) {
 // called exactly once.
 func (l *callLog) await(t *testing.T, ids []string, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
 	for {
 		l.mu.Lock()
 		missing := 0
@@ -73,10 +81,11 @@ func (l *callLog) await(t *testing.T, ids []string, d time.Duration) {
 		if missing == 0 {
 			break
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-l.news:
+		case <-deadline.C:
 			t.Fatalf("%d of %d done callbacks never called", missing, len(ids))
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -332,14 +341,15 @@ func TestProduceDuringCloseFailsFast(t *testing.T) {
 	within(t, msgs, 5*time.Second, "held message") // never acknowledged
 	closed := make(chan struct{})
 	go func() { c.Close(); close(closed) }()
-	// Wait until Close is underway (control calls fail), then a bit more.
+	// Wait until Close is underway: control calls fail from the moment it
+	// marks the connection closed, which is when produces start failing too.
+	// Close gives no other sign, so poll.
 	for {
 		if _, err := c.CreateStation(testenv.Name(t, "probe")); errors.Is(err, memphis.ErrConnClosed) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond)
 	start := time.Now()
 	if err := p.Produce([]byte("sync")); !errors.Is(err, memphis.ErrConnClosed) {
 		t.Errorf("sync produce during Close: %v, want ErrConnClosed", err)
