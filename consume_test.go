@@ -119,18 +119,9 @@ func TestConsumerGroupSharesMessages(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
 	station := testenv.Name(t, "cg")
-	p, err := c.CreateProducer(station, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c1, err := c.CreateConsumer(station, "m1", memphis.ConsumerGroup("Workers"), memphis.BatchSize(5))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c2, err := c.CreateConsumer(station, "m2", memphis.ConsumerGroup("workers"), memphis.BatchSize(5))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, station, "p")
+	c1 := mustConsumer(t, c, station, "m1", memphis.ConsumerGroup("Workers"), memphis.BatchSize(5))
+	c2 := mustConsumer(t, c, station, "m2", memphis.ConsumerGroup("workers"), memphis.BatchSize(5))
 	if c1.ConsumerGroup() != "workers" {
 		t.Errorf("group = %q", c1.ConsumerGroup())
 	}
@@ -167,10 +158,7 @@ func TestConsumerGroupSharesMessages(t *testing.T) {
 		}
 	}
 	// Another group gets every message again.
-	other, err := c.CreateConsumer(station, "audit", memphis.BatchSize(100), memphis.BatchMaxWaitTime(200*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := mustConsumer(t, c, station, "audit", memphis.BatchSize(100), memphis.BatchMaxWaitTime(200*time.Millisecond))
 	if got := fetchAll(t, other, 200, 10*time.Second); len(got) != 200 {
 		t.Fatalf("second group got %d", len(got))
 	}
@@ -180,15 +168,9 @@ func TestNackDelayAndDeliveryCount(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
 	station := testenv.Name(t, "nack")
-	p, err := c.CreateProducer(station, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, station, "p")
 	produceN(t, p, 1, "n")
-	cons, err := c.CreateConsumer(station, "c", memphis.BatchMaxWaitTime(2*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cons := mustConsumer(t, c, station, "c", memphis.BatchMaxWaitTime(2*time.Second))
 	msgs, err := cons.Fetch(1, false)
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("fetch: %d, %v", len(msgs), err)
@@ -230,19 +212,13 @@ func TestDeadLetterReachesTheDLSStation(t *testing.T) {
 	if _, err := c.CreateStation(station, memphis.DlsStation(dls)); err != nil {
 		t.Fatal(err)
 	}
-	p, err := c.CreateProducer(station, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, station, "p")
 	var h memphis.Headers
 	_ = h.Add("userh", "v")
 	if err := p.Produce([]byte("bad-one"), memphis.MsgHeaders(h)); err != nil {
 		t.Fatal(err)
 	}
-	cons, err := c.CreateConsumer(station, "c", memphis.BatchMaxWaitTime(2*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cons := mustConsumer(t, c, station, "c", memphis.BatchMaxWaitTime(2*time.Second))
 	msgs, err := cons.Fetch(1, false)
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("fetch: %d, %v", len(msgs), err)
@@ -255,10 +231,7 @@ func TestDeadLetterReachesTheDLSStation(t *testing.T) {
 		t.Fatalf("dead-lettered message delivered again")
 	}
 	// The broker copies it to the DLS station (within ~5 s on the real one).
-	watcher, err := c.CreateConsumer(dls, "watch", memphis.BatchMaxWaitTime(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	watcher := mustConsumer(t, c, dls, "watch", memphis.BatchMaxWaitTime(time.Second))
 	got := fetchAll(t, watcher, 1, 15*time.Second)
 	if string(got[0].Data()) != "bad-one" {
 		t.Fatalf("DLS station got %q", got[0].Data())
@@ -273,22 +246,16 @@ func TestStopConsumeFromInsideTheHandler(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
 	station := testenv.Name(t, "stop")
-	p, err := c.CreateProducer(station, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, station, "p")
 	produceN(t, p, 30, "s")
 	// Messages buffered at the stop are returned at once. One the broker
 	// was already sending when the inbox closed can be dropped on its side
 	// (seen on Memphis 1.4.4, never on the in-process broker); it comes
 	// again after MaxAckTime, kept short here so the test sees it.
-	cons, err := c.CreateConsumer(station, "c", memphis.BatchSize(5), memphis.MaxAckTime(2*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cons := mustConsumer(t, c, station, "c", memphis.BatchSize(5), memphis.MaxAckTime(2*time.Second))
 	var calls atomic.Int32
 	stopped := make(chan struct{})
-	err = cons.Consume(func(msgs []*memphis.Msg, _ error, _ context.Context) {
+	err := cons.Consume(func(msgs []*memphis.Msg, _ error, _ context.Context) {
 		if calls.Add(1) > 1 {
 			t.Error("handler called after StopConsume")
 			return
@@ -321,19 +288,13 @@ func TestStopConsumeWaitsForTheRunningHandler(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
 	station := testenv.Name(t, "wait")
-	p, err := c.CreateProducer(station, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, station, "p")
 	produceN(t, p, 3, "w")
-	cons, err := c.CreateConsumer(station, "c", memphis.BatchSize(1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cons := mustConsumer(t, c, station, "c", memphis.BatchSize(1))
 	inHandler := make(chan struct{})
 	release := make(chan struct{})
 	var returned, after atomic.Bool
-	err = cons.Consume(func(msgs []*memphis.Msg, _ error, _ context.Context) {
+	err := cons.Consume(func(msgs []*memphis.Msg, _ error, _ context.Context) {
 		if returned.Load() {
 			after.Store(true)
 		}
@@ -366,20 +327,14 @@ func TestSetContextReachesEveryCall(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
 	station := testenv.Name(t, "ctxval")
-	p, err := c.CreateProducer(station, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := c.CreateConsumer(station, "c", memphis.BatchSize(1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, station, "p")
+	cons := mustConsumer(t, c, station, "c", memphis.BatchSize(1))
 	type key struct{}
 	cons.SetContext(context.WithValue(context.Background(), key{}, "v"))
 	var mu sync.Mutex
 	var seen []any
 	got := make(chan struct{}, 10)
-	err = cons.Consume(func(msgs []*memphis.Msg, _ error, ctx context.Context) {
+	err := cons.Consume(func(msgs []*memphis.Msg, _ error, ctx context.Context) {
 		mu.Lock()
 		seen = append(seen, ctx.Value(key{}))
 		mu.Unlock()
@@ -415,15 +370,9 @@ func TestConsumeContextAndMessagesIterator(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
 	station := testenv.Name(t, "iter")
-	p, err := c.CreateProducer(station, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, station, "p")
 	produceN(t, p, 10, "i")
-	cons, err := c.CreateConsumer(station, "c")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cons := mustConsumer(t, c, station, "c")
 	n := 0
 	for m, err := range cons.Messages(testCtx(t, 10*time.Second)) {
 		if err != nil {
@@ -440,7 +389,7 @@ func TestConsumeContextAndMessagesIterator(t *testing.T) {
 	produceN(t, p, 5, "j")
 	ctx, cancel := context.WithCancel(context.Background())
 	var got atomic.Int32
-	err = cons.ConsumeContext(ctx, func(msgs []*memphis.Msg, _ error, hctx context.Context) {
+	err := cons.ConsumeContext(ctx, func(msgs []*memphis.Msg, _ error, hctx context.Context) {
 		for _, m := range msgs {
 			_ = m.Ack()
 		}
@@ -515,10 +464,7 @@ func TestCloseStopsConsumersAndDrainsAsyncProduces(t *testing.T) {
 		t.Fatal(err)
 	}
 	station := testenv.Name(t, "close")
-	p, err := c.CreateProducer(station, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, station, "p")
 	var failed atomic.Int32
 	for range 200 {
 		err := p.ProduceAsync(context.Background(), []byte("x"), func(_ memphis.PubAck, err error) {
@@ -530,10 +476,7 @@ func TestCloseStopsConsumersAndDrainsAsyncProduces(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cons, err := c.CreateConsumer(station, "c")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cons := mustConsumer(t, c, station, "c")
 	if err := cons.Consume(func([]*memphis.Msg, error, context.Context) {}); err != nil {
 		t.Fatal(err)
 	}
@@ -655,15 +598,9 @@ func TestHandlerMayRestartConsumingFromInside(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
 	station := testenv.Name(t, "restart-in")
-	p, err := c.CreateProducer(station, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, station, "p")
 	produceN(t, p, 40, "r")
-	cons, err := c.CreateConsumer(station, "c", memphis.BatchSize(5))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cons := mustConsumer(t, c, station, "c", memphis.BatchSize(5))
 	var inFlight, overlaps atomic.Int32
 	col := newCollector()
 	var restarted atomic.Bool

@@ -122,3 +122,25 @@ func produceN(t testing.TB, p *memphis.Producer, n int, prefix string, opts ...m
 		}
 	}
 }
+
+// mustProducer creates a producer on a station (created on first use),
+// failing the test on error.
+func mustProducer(t testing.TB, c *memphis.Conn, station, name string, opts ...memphis.ProducerOpt) *memphis.Producer {
+	t.Helper()
+	p, err := c.CreateProducer(station, name, opts...)
+	if err != nil {
+		t.Fatalf("create producer %s on %s: %v", name, station, err)
+	}
+	return p
+}
+
+// mustConsumer creates a consumer on a station (created on first use),
+// failing the test on error.
+func mustConsumer(t testing.TB, c *memphis.Conn, station, name string, opts ...memphis.ConsumerOpt) *memphis.Consumer {
+	t.Helper()
+	cons, err := c.CreateConsumer(station, name, opts...)
+	if err != nil {
+		t.Fatalf("create consumer %s on %s: %v", name, station, err)
+	}
+	return cons
+}

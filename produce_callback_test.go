@@ -99,10 +99,7 @@ func (l *callLog) await(t *testing.T, ids []string, d time.Duration) {
 func TestCloseInsideDoneCallback(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
-	p, err := c.CreateProducer(testenv.Name(t, "cbclose"), "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, testenv.Name(t, "cbclose"), "p")
 	log := newCallLog()
 	var accepted []string // produces whose done must be called
 	var mu sync.Mutex
@@ -181,16 +178,13 @@ func TestCloseInsideErrorHandler(t *testing.T) {
 func TestFlushAndSyncProduceInsideDoneCallback(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
-	p, err := c.CreateProducer(testenv.Name(t, "cbflush"), "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, testenv.Name(t, "cbflush"), "p")
 	type result struct {
 		flush, produce error
 		took           time.Duration
 	}
 	out := make(chan result, 1)
-	err = p.ProduceAsync(context.Background(), []byte("a"), func(_ memphis.PubAck, err error) {
+	err := p.ProduceAsync(context.Background(), []byte("a"), func(_ memphis.PubAck, err error) {
 		if err != nil {
 			t.Errorf("ack: %v", err)
 		}
@@ -227,10 +221,7 @@ func TestFlushAndSyncProduceInsideDoneCallback(t *testing.T) {
 func TestDoneCallbacksRunInOrderOneAtATime(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
-	p, err := c.CreateProducer(testenv.Name(t, "cborder"), "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, testenv.Name(t, "cborder"), "p")
 	const n = 2000
 	var running atomic.Int32
 	var mu sync.Mutex
@@ -518,12 +509,9 @@ func (r *logRecorder) count() int {
 func TestProduceInsideCallbackWithEverySlotTaken(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b, memphis.MaxPending(1))
-	p, err := c.CreateProducer(testenv.Name(t, "full"), "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, testenv.Name(t, "full"), "p")
 	out := make(chan error, 2)
-	err = p.ProduceAsync(context.Background(), []byte("outer"), func(_ memphis.PubAck, err error) {
+	err := p.ProduceAsync(context.Background(), []byte("outer"), func(_ memphis.PubAck, err error) {
 		if err != nil {
 			out <- err
 			return

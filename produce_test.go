@@ -31,10 +31,7 @@ func TestProduceAndConsumeRoundTrip(t *testing.T) {
 	}
 	before := time.Now().Add(-time.Second)
 	produceN(t, p, 20, "m", memphis.MsgHeaders(hdrs))
-	cons, err := c.CreateConsumer(station, "c1", memphis.BatchSize(7))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cons := mustConsumer(t, c, station, "c1", memphis.BatchSize(7))
 	col := newCollector()
 	if err := cons.Consume(col.handler); err != nil {
 		t.Fatal(err)
@@ -82,10 +79,7 @@ func TestFetchBatches(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
 	station := testenv.Name(t, "fetch")
-	cons, err := c.CreateConsumer(station, "f", memphis.BatchMaxWaitTime(300*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cons := mustConsumer(t, c, station, "f", memphis.BatchMaxWaitTime(300*time.Millisecond))
 	start := time.Now()
 	msgs, err := cons.Fetch(10, false)
 	if err != nil || len(msgs) != 0 {
@@ -94,10 +88,7 @@ func TestFetchBatches(t *testing.T) {
 	if d := time.Since(start); d < 250*time.Millisecond || d > 3*time.Second {
 		t.Errorf("an empty fetch took %v, want about BatchMaxWaitTime", d)
 	}
-	p, err := c.CreateProducer(station, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, station, "p")
 	produceN(t, p, 25, "f")
 	got := fetchAll(t, cons, 25, 10*time.Second)
 	for i, m := range got {
@@ -117,15 +108,9 @@ func TestFetchWithPrefetch(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
 	station := testenv.Name(t, "pre")
-	p, err := c.CreateProducer(station, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, station, "p")
 	produceN(t, p, 20, "x")
-	cons, err := c.CreateConsumer(station, "c", memphis.BatchMaxWaitTime(200*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cons := mustConsumer(t, c, station, "c", memphis.BatchMaxWaitTime(200*time.Millisecond))
 	first, err := cons.Fetch(10, true)
 	if err != nil || len(first) != 10 {
 		t.Fatalf("first batch: %d, %v", len(first), err)
@@ -173,17 +158,11 @@ func TestDestroyedProducerIsReplacedInCache(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
 	station := testenv.Name(t, "recreate")
-	p, err := c.CreateProducer(station, "same")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, station, "same")
 	if err := p.Destroy(); err != nil {
 		t.Fatal(err)
 	}
-	p2, err := c.CreateProducer(station, "same")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p2 := mustProducer(t, c, station, "same")
 	if err := p2.Produce([]byte("works")); err != nil {
 		t.Fatalf("a new producer of a destroyed one's name: %v", err)
 	}
@@ -258,10 +237,7 @@ func TestAsyncProduceFlushAndErrors(t *testing.T) {
 func TestProduceAsyncCallsDoneExactlyOnce(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
-	p, err := c.CreateProducer(testenv.Name(t, "promise"), "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, testenv.Name(t, "promise"), "p")
 	const n = 300
 	var calls atomic.Int64
 	var running atomic.Int32
@@ -298,10 +274,7 @@ func TestMsgIdDeduplicates(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
 	station := testenv.Name(t, "dedup")
-	p, err := c.CreateProducer(station, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, station, "p")
 	var acks []memphis.PubAck
 	var mu sync.Mutex
 	for range 2 {
@@ -323,10 +296,7 @@ func TestMsgIdDeduplicates(t *testing.T) {
 	if len(acks) != 2 || acks[0].Duplicate || !acks[1].Duplicate || acks[0].Sequence != acks[1].Sequence {
 		t.Fatalf("acks = %+v, want the second to be a duplicate of the first", acks)
 	}
-	cons, err := c.CreateConsumer(station, "c", memphis.BatchMaxWaitTime(300*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cons := mustConsumer(t, c, station, "c", memphis.BatchMaxWaitTime(300*time.Millisecond))
 	got := fetchAll(t, cons, 2, 10*time.Second)
 	if string(got[0].Data()) != "once" || string(got[1].Data()) != "other" {
 		t.Fatalf("stored %q, %q", got[0].Data(), got[1].Data())
@@ -344,10 +314,7 @@ func TestMsgIdDeduplicates(t *testing.T) {
 func TestSharedHeadersAcrossConcurrentProduces(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
-	p, err := c.CreateProducer(testenv.Name(t, "shared"), "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, testenv.Name(t, "shared"), "p")
 	var h memphis.Headers
 	_ = h.Add("k", "v")
 	var wg sync.WaitGroup
@@ -372,10 +339,7 @@ func TestSharedHeadersAcrossConcurrentProduces(t *testing.T) {
 func TestProduceRejectsBadInputBeforeSending(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
-	p, err := c.CreateProducer(testenv.Name(t, "bad"), "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, testenv.Name(t, "bad"), "p")
 	for name, tc := range map[string]struct {
 		msg  any
 		opts []memphis.ProduceOpt
@@ -433,13 +397,10 @@ func TestMultiStationProduce(t *testing.T) {
 func TestProduceContextCancelled(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
-	p, err := c.CreateProducer(testenv.Name(t, "ctx"), "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, testenv.Name(t, "ctx"), "p")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err = p.ProduceContext(ctx, []byte("x"))
+	err := p.ProduceContext(ctx, []byte("x"))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled inside", err)
 	}

@@ -222,10 +222,7 @@ func startLoad(t *testing.T, c *memphis.Conn, station string) (*ledger, *memphis
 	if err != nil {
 		t.Fatal(err)
 	}
-	cons, err := c.CreateConsumer(station, "c", memphis.ConsumerErrorHandler(func(_ *memphis.Consumer, err error) { l.handlerErr(err) }))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cons := mustConsumer(t, c, station, "c", memphis.ConsumerErrorHandler(func(_ *memphis.Consumer, err error) { l.handlerErr(err) }))
 	if err := cons.Consume(l.handler); err != nil {
 		t.Fatal(err)
 	}
@@ -325,10 +322,7 @@ func TestStationDestroyedUnderLiveClient(t *testing.T) {
 	if _, err := c.CreateStation(station); err != nil {
 		t.Fatal(err)
 	}
-	p, err := c.CreateProducer(station, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustProducer(t, c, station, "p")
 	consErrs := make(chan error, 16)
 	cons, err := c.CreateConsumer(station, "c", memphis.BatchMaxWaitTime(200*time.Millisecond),
 		memphis.PullInterval(50*time.Millisecond),

@@ -628,14 +628,8 @@ func TestSchemaDeadLetter(t *testing.T) {
 	if msgs := fetchDLS(100 * time.Millisecond); len(msgs) != 0 {
 		t.Fatalf("a new DLS station holds %d messages", len(msgs))
 	}
-	pOff, err := c.CreateProducer(off, "p-off")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pOn, err := c.CreateProducer(on, "p-on")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pOff := mustProducer(t, c, off, "p-off")
+	pOn := mustProducer(t, c, on, "p-on")
 	var hOff, hOn memphis.Headers
 	_ = hOff.Add("x", "from-off")
 	_ = hOn.Add("x", "from-on")
@@ -646,7 +640,7 @@ func TestSchemaDeadLetter(t *testing.T) {
 	if err := pOff.Produce(badOff, memphis.MsgHeaders(hOff)); !errors.Is(err, memphis.ErrSchemaValidation) {
 		t.Fatalf("invalid produce to %s: %v", off, err)
 	}
-	err = pOn.Produce(badOn, memphis.MsgHeaders(hOn))
+	err := pOn.Produce(badOn, memphis.MsgHeaders(hOn))
 	var se *memphis.SchemaError
 	if !errors.As(err, &se) {
 		t.Fatalf("invalid produce to %s: %v", on, err)
@@ -882,11 +876,8 @@ func TestSchemaErrorText(t *testing.T) {
 	c := connect(t, b)
 	name := createSchema(t, c, memphis.SchemaTypeJSON)
 	station := schemaStation(t, c, "errtext", memphis.SchemaName(name), memphis.SendSchemaFailedMsgToDls(false))
-	p, err := c.CreateProducer(station, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = p.Produce([]byte(`{"age":1}`))
+	p := mustProducer(t, c, station, "p")
+	err := p.Produce([]byte(`{"age":1}`))
 	want := fmt.Sprintf("memphis: produce %s: schema validation failed against json schema %s: ", station, name)
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("error text %q, want it to start %q", err, want)
