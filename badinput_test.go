@@ -43,7 +43,7 @@ func newWiretap(t *testing.T, b *testenv.Broker) *wiretap {
 		sdkSubjects[s] = true
 	}
 	_, err := nc.Subscribe(">", func(m *nats.Msg) {
-		if !sdkSubjects[m.Subject] && !strings.HasSuffix(m.Subject, ".final") && !strings.HasPrefix(m.Subject, "$JS.API.") {
+		if !sdkSubjects[m.Subject] && !testenv.IsStationPublish(m.Subject) && !strings.HasPrefix(m.Subject, "$JS.API.") {
 			return
 		}
 		w.mu.Lock()

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/memphisdev/memphis.go"
-	"github.com/memphisdev/memphis.go/internal/testenv"
 )
 
 // schemaBenchSize is the size of every payload BenchmarkProduceSchema
@@ -19,7 +18,7 @@ const schemaBenchSize = 128
 // payload to a station without a schema, in the same run. Sub-benchmarks
 // are <type>/<message form>; compare ns/op and allocs/op with none/bytes.
 func BenchmarkProduceSchema(b *testing.B) {
-	broker := testenv.Start(b)
+	broker := benchBroker(b)
 	c := connect(b, broker)
 	// pad returns a name that makes the payload built by f exactly
 	// schemaBenchSize bytes long.

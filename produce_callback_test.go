@@ -277,8 +277,10 @@ func blackhole(t *testing.T, b *testenv.Broker, c *memphis.Conn) (*memphis.Produ
 	}
 	nc := b.NATS(t)
 	ch := make(chan *nats.Msg, 64)
-	if _, err := nc.ChanSubscribe(wire.ProduceSubject(wire.StreamName(wire.InternalName(station), 1)), ch); err != nil {
-		t.Fatal(err)
+	for _, subj := range testenv.PublishSubjects(wire.StreamName(wire.InternalName(station), 1)) {
+		if _, err := nc.ChanSubscribe(subj, ch); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)

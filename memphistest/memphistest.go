@@ -5,10 +5,9 @@
 // The broker is a stock NATS JetStream server (embedded nats-server) with
 // Memphis's SDK-facing control plane on top: stations, producers, consumers,
 // schemas and dead letters behave as on Memphis 1.4.4, including its error
-// texts. Any Memphis SDK works against it unchanged, with one difference:
-// messages are de-duplicated on the Nats-Msg-Id header only. memphis.go sends
-// it with every MsgId; SDKs that send only Memphis's msg-id header (the
-// official Node.js and Python ones) are not de-duplicated here.
+// texts. Any Memphis SDK works against it unchanged: the server de-duplicates
+// on Memphis's msg-id header, which the official Node.js and Python SDKs
+// send, as well as on JetStream's Nats-Msg-Id (see WithDirectPublish).
 //
 //	func TestOrders(t *testing.T) {
 //		srv := memphistest.NewServer(t)
@@ -96,6 +95,15 @@ func WithMaxPayload(bytes int32) Option { return func(c *config) { c.b.MaxPayloa
 // one node, no cluster). Stations may then have up to n replicas, and
 // StopNode shuts one node down to test failover.
 func WithCluster(n int) Option { return func(c *config) { c.b.Nodes = n } }
+
+// WithDirectPublish sends station publishes straight to their streams
+// instead of through the server's msg-id ingest, which copies the msg-id
+// header of other Memphis SDKs into JetStream's Nats-Msg-Id so that they
+// de-duplicate as on the real broker, at the cost of a detour through the
+// server for every publish. This SDK sends both headers and de-duplicates
+// either way; the benchmarks use this option to measure against bare
+// JetStream. Default: through the ingest.
+func WithDirectPublish() Option { return func(c *config) { c.b.DirectPublish = true } }
 
 // WithLogger sends the server's log lines to l (default: discarded).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.b.Logger = l } }

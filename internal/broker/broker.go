@@ -74,6 +74,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Hook, when set, sees every control request before it is handled.
 	Hook Hook
+	// DirectPublish sends station publishes straight to their streams,
+	// skipping the ingest (ingest.go). Publishes then cost what they cost
+	// on stock JetStream, but only Nats-Msg-Id de-duplicates: this SDK sends
+	// it, the official Node.js and Python SDKs do not. Default false: the
+	// ingest de-duplicates on msg-id too, as the real broker does.
+	DirectPublish bool
 }
 
 // HookAction says how the broker answers one intercepted control request.
@@ -113,7 +119,8 @@ type Broker struct {
 	nodesMu sync.RWMutex
 	nodes   []*server.Server
 
-	cp *controlPlane // nil while stopped
+	cp     *controlPlane // nil while stopped
+	ingest *ingest       // nil while stopped
 }
 
 // New starts a broker.
@@ -206,10 +213,10 @@ func freePort(host string) (int, error) {
 // start brings up every node and the control plane; b.life is held.
 func (b *Broker) start() error {
 	for i := 0; i < b.cfg.Nodes; i++ {
-		ns, err := server.NewServer(b.nodeOptions(i))
+		ns, err := b.newNode(i)
 		if err != nil {
 			b.stopNodes()
-			return fmt.Errorf("broker: node %d: %w", i, err)
+			return err
 		}
 		b.setNode(-1, ns)
 		go ns.Start()
@@ -224,17 +231,27 @@ func (b *Broker) start() error {
 		b.stopNodes()
 		return err
 	}
-	cp, err := startControlPlane(b)
+	g := newIngest(b.log, b.internal.user, b.internal.pass, b.cfg.Nodes, !b.cfg.DirectPublish)
+	for i, ns := range b.snapshotNodes() {
+		if err := g.attach(i, ns); err != nil {
+			g.close()
+			b.stopNodes()
+			return err
+		}
+	}
+	cp, err := startControlPlane(b, g)
 	if err != nil {
+		g.close()
 		b.stopNodes()
 		return err
 	}
 	if err := b.awaitInterest(cp.subjects); err != nil {
 		cp.close()
+		g.close()
 		b.stopNodes()
 		return err
 	}
-	b.cp = cp
+	b.cp, b.ingest = cp, g
 	b.running = true
 	return nil
 }
@@ -289,6 +306,20 @@ func (b *Broker) awaitInterest(subjects []string) error {
 		}
 		return true
 	})
+}
+
+// newNode makes node i, not yet started.
+func (b *Broker) newNode(i int) (*server.Server, error) {
+	ns, err := server.NewServer(b.nodeOptions(i))
+	if err != nil {
+		return nil, fmt.Errorf("broker: node %d: %w", i, err)
+	}
+	if !b.cfg.DirectPublish {
+		if err := addIngestMapping(ns); err != nil {
+			return nil, err
+		}
+	}
+	return ns, nil
 }
 
 func (b *Broker) nodeOptions(i int) *server.Options {
@@ -369,7 +400,8 @@ func (b *Broker) stop() {
 		return
 	}
 	b.cp.close()
-	b.cp = nil
+	b.ingest.close()
+	b.cp, b.ingest = nil, nil
 	b.stopNodes()
 	b.running = false
 }
@@ -403,6 +435,7 @@ func (b *Broker) StopNode(i int) error {
 	if len(nodes) == 1 {
 		return errors.New("broker: StopNode needs a cluster; use Restart")
 	}
+	b.ingest.detach(i)
 	nodes[i].Shutdown()
 	nodes[i].WaitForShutdown()
 	b.setNode(i, nil)
@@ -417,14 +450,18 @@ func (b *Broker) StartNode(i int) error {
 	if i < 0 || i >= len(nodes) || nodes[i] != nil {
 		return fmt.Errorf("broker: node %d is not stopped", i)
 	}
-	ns, err := server.NewServer(b.nodeOptions(i))
+	ns, err := b.newNode(i)
 	if err != nil {
-		return fmt.Errorf("broker: node %d: %w", i, err)
+		return err
 	}
 	go ns.Start()
 	if !ns.ReadyForConnections(startTimeout) {
 		ns.Shutdown()
 		return fmt.Errorf("broker: node %d not ready within %v", i, startTimeout)
+	}
+	if err := b.ingest.attach(i, ns); err != nil {
+		ns.Shutdown()
+		return err
 	}
 	b.setNode(i, ns)
 	return nil

@@ -19,9 +19,10 @@ import (
 // may delay one without holding up the others); mu serializes what they do
 // to the registry and to JetStream, as the real broker's database does.
 type controlPlane struct {
-	b  *Broker
-	nc *nats.Conn
-	js jetstream.JetStream
+	b      *Broker
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	ingest *ingest
 
 	mu  sync.Mutex // guards reg
 	reg *registry
@@ -38,16 +39,23 @@ type controlPlane struct {
 // out of deliveries (PROTOCOL §8.1).
 const subjAdvisoryMaxDeliveries = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>"
 
-func startControlPlane(b *Broker) (*controlPlane, error) {
+func startControlPlane(b *Broker, g *ingest) (*controlPlane, error) {
 	reg, err := loadRegistry(b.cfg.StoreDir)
 	if err != nil {
+		return nil, err
+	}
+	var streams []string
+	for _, st := range reg.Stations {
+		streams = append(streams, st.streams()...)
+	}
+	if err := g.add(streams...); err != nil {
 		return nil, err
 	}
 	nc, js, err := b.dialInternal()
 	if err != nil {
 		return nil, err
 	}
-	cp := &controlPlane{b: b, nc: nc, js: js, reg: reg, closing: make(chan struct{})}
+	cp := &controlPlane{b: b, nc: nc, js: js, ingest: g, reg: reg, closing: make(chan struct{})}
 	requests := map[string]func([]byte) []byte{
 		wire.SubjStationCreations:     cp.createStation,
 		wire.SubjStationDestructions:  cp.destroyStation,

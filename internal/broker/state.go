@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/memphisdev/memphis.go/internal/wire"
 )
 
 // The registry is what the real broker keeps in PostgreSQL: stations,
@@ -31,6 +33,15 @@ type station struct {
 	Schema         string `json:"schema"`
 	SchemaVersion  int    `json:"schema_version"`
 	TieredStorage  bool   `json:"tiered_storage"`
+}
+
+// streams names the station's JetStream streams, one per partition.
+func (st *station) streams() []string {
+	out := make([]string, len(st.Partitions))
+	for i, p := range st.Partitions {
+		out[i] = wire.StreamName(st.Intern, p)
+	}
+	return out
 }
 
 type schemaVersion struct {

@@ -185,6 +185,9 @@ func streamConfig(st *station, partition int) jetstream.StreamConfig {
 		Replicas:          st.Replicas,
 		Duplicates:        time.Duration(st.IdempotencyMs) * time.Millisecond,
 	}
+	// Kept with DirectPublish too, so a store directory serves both ways.
+	src, dest := ingestTransform(name)
+	cfg.SubjectTransform = &jetstream.SubjectTransformConfig{Source: src, Destination: dest}
 	switch st.RetentionType {
 	case retentionAge:
 		cfg.MaxAge = time.Duration(st.RetentionValue) * time.Second
@@ -232,6 +235,9 @@ func (cp *controlPlane) createStreams(st *station) error {
 			return errors.New(jsErrorText(err))
 		}
 	}
+	if err := cp.ingest.add(st.streams()...); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -267,6 +273,7 @@ func (cp *controlPlane) destroyStation(body []byte) []byte {
 	}
 	ctx, cancel := jsCtx()
 	defer cancel()
+	cp.ingest.remove(st.streams()...)
 	for _, p := range st.Partitions {
 		err := cp.js.DeleteStream(ctx, wire.StreamName(st.Intern, p))
 		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {

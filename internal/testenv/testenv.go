@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/memphisdev/memphis.go/internal/broker"
 	"github.com/memphisdev/memphis.go/memphistest"
 )
 
@@ -121,4 +122,18 @@ func Name(t testing.TB, prefix string) string {
 	n := seq.Add(1)
 	s := fmt.Sprintf("%s-%s-%d", prefix, strconv.FormatInt(time.Now().UnixNano()%1e9, 36), n)
 	return strings.ToLower(s)
+}
+
+// PublishSubjects are where a core NATS subscriber sees what clients
+// publish to a station's stream: "<stream>.final" on the real broker, and
+// the ingest subject on the in-process one, which maps station publishes
+// there to de-duplicate them (internal/broker/ingest.go).
+func PublishSubjects(stream string) []string {
+	return []string{stream + ".final", broker.IngestPrefix + stream}
+}
+
+// IsStationPublish reports whether a subject seen by a core NATS subscriber
+// carries a publish to a station, on either broker.
+func IsStationPublish(subject string) bool {
+	return strings.HasSuffix(subject, ".final") || strings.HasPrefix(subject, broker.IngestPrefix)
 }
