@@ -307,9 +307,7 @@ func BenchmarkConsume(b *testing.B) {
 		e.fill(b, subject, b.N)
 		var got atomic.Int64
 		done := make(chan struct{})
-		b.ReportAllocs()
-		b.ResetTimer()
-		start := time.Now()
+		m := startMeter(b)
 		err = cons.Consume(func(msgs []*memphis.Msg, _ error, _ context.Context) {
 			for _, m := range msgs {
 				_ = m.Ack()
@@ -322,7 +320,7 @@ func BenchmarkConsume(b *testing.B) {
 			b.Fatal(err)
 		}
 		<-done
-		reportRate(b, b.N, time.Since(start))
+		m.stop(b)
 		b.StopTimer()
 		cons.StopConsume()
 	})
@@ -338,9 +336,7 @@ func BenchmarkConsume(b *testing.B) {
 		}
 		var got atomic.Int64
 		done := make(chan struct{})
-		b.ReportAllocs()
-		b.ResetTimer()
-		start := time.Now()
+		m := startMeter(b)
 		cc, err := cons.Consume(func(m jetstream.Msg) {
 			_ = m.Ack()
 			if got.Add(1) == int64(b.N) {
@@ -351,7 +347,7 @@ func BenchmarkConsume(b *testing.B) {
 			b.Fatal(err)
 		}
 		<-done
-		reportRate(b, b.N, time.Since(start))
+		m.stop(b)
 		b.StopTimer()
 		cc.Stop()
 		<-cc.Closed()
@@ -364,9 +360,7 @@ func BenchmarkConsume(b *testing.B) {
 				b.Fatal(err)
 			}
 			e.fill(b, subject, b.N)
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
+			meter := startMeter(b)
 			for got := 0; got < b.N; {
 				msgs, err := cons.Fetch(min(batch, b.N-got), false)
 				if err != nil {
@@ -377,7 +371,7 @@ func BenchmarkConsume(b *testing.B) {
 				}
 				got += len(msgs)
 			}
-			reportRate(b, b.N, time.Since(start))
+			meter.stop(b)
 		})
 		b.Run("fetch"+strconv.Itoa(batch)+"/raw", func(b *testing.B) {
 			name, stream, subject := e.station(b, "bfr")
@@ -389,9 +383,7 @@ func BenchmarkConsume(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
+			meter := startMeter(b)
 			for got := 0; got < b.N; {
 				batchRes, err := cons.Fetch(min(batch, b.N-got), jetstream.FetchMaxWait(time.Second))
 				if err != nil {
@@ -405,7 +397,7 @@ func BenchmarkConsume(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			reportRate(b, b.N, time.Since(start))
+			meter.stop(b)
 		})
 	}
 }

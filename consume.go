@@ -8,6 +8,7 @@ import (
 	"iter"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,12 @@ type consumeRun struct {
 	done       chan struct{}
 	pullers    sync.WaitGroup
 	dispatcher atomic.Uint64 // goroutine id of the dispatcher
+
+	// What the pullers adapt their depth to (adaptDepth): whether the
+	// handler side is waiting for a batch now, and how long it takes per
+	// message (a moving average; 0 until it handled some).
+	waiting  atomic.Bool
+	nsPerMsg atomic.Int64
 
 	errMu sync.Mutex
 	err   error // the failure that ended the run, if one did
@@ -162,11 +169,13 @@ func (c *Consumer) Messages(ctx context.Context, opts ...ConsumingOpt) iter.Seq2
 		}()
 		for {
 			if len(pending) == 0 {
+				r.waiting.Store(true)
 				select {
 				case pending = <-r.out:
 				case m := <-c.resent:
 					pending = []*Msg{m}
 				case err := <-r.errs:
+					r.waiting.Store(false)
 					c.reportErr(err)
 					continue
 				case <-r.stop:
@@ -177,12 +186,15 @@ func (c *Consumer) Messages(ctx context.Context, opts ...ConsumingOpt) iter.Seq2
 				case <-ctx.Done():
 					return
 				}
+				r.waiting.Store(false)
 			}
 			m := pending[0]
 			pending = pending[1:]
+			start := time.Now()
 			if !yield(m, nil) {
 				return
 			}
+			r.handled(1, time.Since(start))
 		}
 	}
 }
@@ -276,14 +288,21 @@ func (r *consumeRun) dispatch() {
 		carry = nil
 		if batch == nil {
 			select {
-			case batch = <-r.out:
-			case m := <-c.resent:
-				batch = []*Msg{m}
-			case err := <-r.errs:
-				r.deliverErr(err)
-				continue
-			case <-r.stop:
-				return
+			case batch = <-r.out: // a batch was waiting for the handler
+			default:
+				r.waiting.Store(true)
+				select {
+				case batch = <-r.out:
+				case m := <-c.resent:
+					batch = []*Msg{m}
+				case err := <-r.errs:
+					r.waiting.Store(false)
+					r.deliverErr(err)
+					continue
+				case <-r.stop:
+					return
+				}
+				r.waiting.Store(false)
 			}
 		}
 		// Fill the call with whatever else is ready, other partitions and
@@ -308,8 +327,19 @@ func (r *consumeRun) dispatch() {
 			nakAll(carry)
 			return
 		}
+		start := time.Now()
 		r.handler(batch, nil, r.handlerCtx())
+		r.handled(len(batch), time.Since(start))
 	}
+}
+
+// handled records how long the handler took for n messages.
+func (r *consumeRun) handled(n int, d time.Duration) {
+	per := int64(d) / int64(n)
+	if old := r.nsPerMsg.Load(); old > 0 {
+		per = (7*old + per) / 8
+	}
+	r.nsPerMsg.Store(max(per, 1))
 }
 
 // finish joins the pullers, returns buffered messages to the group and
@@ -336,10 +366,10 @@ func (r *consumeRun) finish() {
 }
 
 // pull runs the pull protocol for one partition until the run stops. It
-// keeps up to pullDepth messages requested: when half of them or fewer are
+// keeps up to depth messages requested: when half of them or fewer are
 // outstanding it asks for the rest, so the next messages are on their way
-// while the handler works. After a pull that expired empty it waits
-// PullInterval.
+// while the handler works. depth adapts (see adaptDepth). After a pull that
+// expired empty it waits PullInterval.
 func (r *consumeRun) pull(partition int) {
 	defer r.pullers.Done()
 	c := r.c
@@ -352,7 +382,7 @@ func (r *consumeRun) pull(partition int) {
 	// Sized for everything that can be outstanding, so nats.go never has to
 	// drop a message for a full channel.
 	depth := pullDepth(size)
-	ch := make(chan *nats.Msg, depth+32)
+	ch := make(chan *nats.Msg, maxPullDepth(size)+32)
 	sub, err := nc.ChanSubscribe(inbox, ch)
 	if err != nil {
 		r.fail(mapNATSErr(err))
@@ -456,12 +486,21 @@ func (r *consumeRun) pull(partition int) {
 			if len(batch) > 0 {
 				lastErr = ""
 				timer.Reset(expires + lostPullMargin(expires))
+				awaited := r.waiting.Load() // the handler side was idle, waiting for this
+				blocked := false
 				select {
 				case r.out <- batch:
-				case <-r.stop:
-					nakAll(batch)
-					return
+				default:
+					blocked = true
+					select {
+					case r.out <- batch:
+					case <-r.stop:
+						nakAll(batch)
+						return
+					}
 				}
+				depth = adaptDepth(depth, size, awaited, blocked, batch[len(batch)-1].raw.Reply,
+					time.Duration(r.nsPerMsg.Load()), c.opts.MaxAckTime)
 			}
 			if failed {
 				err := c.diagnose(context.Background(), stream, failure)
@@ -489,15 +528,78 @@ func (r *consumeRun) pull(partition int) {
 
 // minPullDepth is how many messages a puller keeps requested at least,
 // whatever the batch size: with the default batch of 10 a round trip per
-// 10 messages would cap throughput well below what JetStream delivers. It
-// also bounds what waits in the SDK while a slow handler works: at most
-// pullDepth + BatchSize messages of a partition, all within MaxAckTime as
-// long as the handler handles a batch in MaxAckTime*BatchSize/pullDepth.
+// 10 messages would cap throughput well below what JetStream delivers.
 const minPullDepth = 64
 
-// pullDepth is how many messages a puller keeps requested: two batches, and
-// at least minPullDepth.
+// pullDepth is where a puller's depth starts and the least it falls to:
+// two batches, and at least minPullDepth. It bounds what waits in the SDK
+// while a slow handler works: pullDepth + BatchSize messages of a
+// partition, all within MaxAckTime as long as the handler handles a batch
+// in MaxAckTime*BatchSize/pullDepth.
 func pullDepth(batchSize int) int { return max(2*batchSize, minPullDepth) }
+
+// maxPullDepth is the most a puller keeps requested: eight times its
+// starting depth (512 messages with the default batch size), about what
+// nats.go's own pull consumer keeps requested.
+func maxPullDepth(batchSize int) int { return 8 * pullDepth(batchSize) }
+
+// adaptDepth sets a puller's depth after it hands over a batch.
+//
+// It doubles, up to maxPullDepth, when the handler side was idle waiting
+// for the batch (awaited) while the broker holds more messages for the
+// group than are requested: the handler is faster than one pull's round
+// trip, and a deeper request keeps deliveries from waiting for it. It
+// halves, down to pullDepth, when the batch had to wait for the handler
+// (blocked). And it never holds more than the handler, at its measured
+// pace per message, gets through in a quarter of MaxAckTime (but at least
+// pullDepth), so what waits in the SDK is acknowledged in time; until the
+// pace is known it stays as it is.
+//
+// reply is the last message's ack subject, which carries the count of
+// messages pending for the group.
+func adaptDepth(depth, batchSize int, awaited, blocked bool, reply string, perMsg, maxAckTime time.Duration) int {
+	if perMsg <= 0 {
+		return depth // the handler's pace is not known yet
+	}
+	switch {
+	case blocked:
+		depth /= 2
+	case awaited:
+		if pending, ok := ackPending(reply); ok && pending > depth {
+			depth *= 2
+		}
+	}
+	limit := min(maxPullDepth(batchSize), int(maxAckTime/4/perMsg))
+	return max(min(depth, limit), pullDepth(batchSize))
+}
+
+// ackPending reads the count of messages pending for the group from a
+// JetStream ack subject: token 8 of the v1 form
+// $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>, or
+// token 10 of the v2 form, which adds a domain and an account hash after
+// ACK and may end with a random token.
+func ackPending(reply string) (int, bool) {
+	var tokens [12]string
+	n := 0
+	for t := range strings.SplitSeq(reply, ".") {
+		if n == len(tokens) {
+			break
+		}
+		tokens[n] = t
+		n++
+	}
+	var tok string
+	switch {
+	case n == 9:
+		tok = tokens[8]
+	case n >= 11:
+		tok = tokens[10]
+	default:
+		return 0, false
+	}
+	pending, err := strconv.Atoi(tok)
+	return pending, err == nil
+}
 
 // goid returns the calling goroutine's id. StopConsume uses it only to
 // tell a call from inside the handler, which must not wait for itself.

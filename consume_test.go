@@ -660,3 +660,54 @@ func TestConsumerReportsAConnectionThatGaveUp(t *testing.T) {
 		}
 	}
 }
+
+// A slow handler facing a backlog gets no more messages requested than it
+// works through within MaxAckTime: none is delivered twice. (Were the pull
+// depth to grow to 512 here, the last of them would wait 2.5 s, past the
+// 1 s MaxAckTime, and come again.)
+func TestSlowHandlerGetsEachMessageOnce(t *testing.T) {
+	t.Parallel()
+	b := testenv.Start(t)
+	c := connect(t, b)
+	station := testenv.Name(t, "slow")
+	const n = 400
+	produceN(t, mustProducer(t, c, station, "p"), n, "s")
+	cons := mustConsumer(t, c, station, "c", memphis.MaxAckTime(time.Second))
+	var (
+		mu    sync.Mutex
+		seen  = map[string]int{}
+		dups  int
+		total int
+	)
+	done := make(chan struct{})
+	err := cons.Consume(func(msgs []*memphis.Msg, err error, _ context.Context) {
+		for _, m := range msgs {
+			time.Sleep(5 * time.Millisecond) // the handler's work
+			_ = m.Ack()
+			mu.Lock()
+			seen[string(m.Data())]++
+			if seen[string(m.Data())] > 1 {
+				dups++
+			}
+			total++
+			if len(seen) == n {
+				select {
+				case <-done:
+				default:
+					close(done)
+				}
+			}
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	within(t, done, 20*time.Second, "every message")
+	cons.StopConsume()
+	mu.Lock()
+	defer mu.Unlock()
+	if dups > 0 {
+		t.Errorf("%d of %d deliveries were repeats", dups, total)
+	}
+}
