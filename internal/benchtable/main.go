@@ -19,7 +19,9 @@
 // from ns/op. When both sides report cpu-ns/op (the process's CPU time per
 // message, broker included), the cpu column is raw's CPU per message
 // divided by the SDK's: at 1 or more the SDK costs no more CPU than raw; it
-// moves less than throughput when other work shares the machine. A row whose
+// moves less than throughput when other work shares the machine.
+// Benchmarks that report latency percentiles (p50-ms, p99-ms) instead of a
+// rate get a table of their own, SDK next to raw. A row whose
 // ratio is below -min-ratio or whose extra allocations exceed -max-allocs is
 // marked with "!"; with -check the command then exits with status 1.
 package main
@@ -219,7 +221,12 @@ func render(w io.Writer, rows []*pair, minRatio, maxAllocs float64) int {
 	fmt.Fprintf(tw, "%-*s\t", width, "benchmark")
 	fmt.Fprintln(tw, " sdk msgs/s\t raw msgs/s\t sdk/raw\t cpu\t sdk allocs/op\t raw allocs/op\t extra allocs\t sdk B/op\t raw B/op\t runs\t\t")
 	bad := 0
+	var latency []*pair
 	for _, p := range rows {
+		if len(p.sdk["p50-ms"]) > 0 {
+			latency = append(latency, p)
+			continue
+		}
 		st, rt := p.sdk.throughput(), p.raw.throughput()
 		sa, ra := p.sdk.stat("allocs/op"), p.raw.stat("allocs/op")
 		sb, rb := p.sdk.stat("B/op"), p.raw.stat("B/op")
@@ -249,6 +256,18 @@ func render(w io.Writer, rows []*pair, minRatio, maxAllocs float64) int {
 			len(p.sdk["ns/op"]), mark)
 	}
 	tw.Flush()
+	if len(latency) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "%-*s\t", width, "latency (ms)")
+		fmt.Fprintln(tw, " sdk p50\t raw p50\t sdk p99\t raw p99\t runs\t")
+		for _, p := range latency {
+			fmt.Fprintf(tw, "%-*s\t %s\t %s\t %s\t %s\t %d\t\n", width, p.name,
+				ms(p.sdk.stat("p50-ms")), ms(p.raw.stat("p50-ms")), ms(p.sdk.stat("p99-ms")), ms(p.raw.stat("p99-ms")),
+				len(p.sdk["p50-ms"]))
+		}
+		tw.Flush()
+	}
 	fmt.Fprintf(w, "\nsdk/raw: SDK throughput ÷ raw's, the median of run-by-run ratios (target ≥ %.2f).\n"+
 		"cpu: raw's CPU time per message ÷ the SDK's, likewise (≥ 1: the SDK costs no more CPU).\n"+
 		"extra allocs: SDK allocs/op − raw's (target ≤ %g). Other figures are medians; ± is the widest deviation from it.\n",
@@ -268,6 +287,13 @@ func rate(s stat) string {
 		v = fmt.Sprintf("%.1fk", s.med/1e3)
 	}
 	return fmt.Sprintf("%s ±%.0f%%", v, s.dev*100)
+}
+
+func ms(s stat) string {
+	if !s.ok {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f ±%.0f%%", s.med, s.dev*100)
 }
 
 func num(s stat) string {

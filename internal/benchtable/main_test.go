@@ -14,6 +14,8 @@ BenchmarkProduce/sync/128B/p1/sdk-2   	 1000	 49000 ns/op	 2.61 MB/s	 22000 msgs
 BenchmarkProduce/sync/128B/p1/raw-2   	 1000	 39000 ns/op	 3.28 MB/s	 26000 msgs/s	 2800 B/op	 36 allocs/op
 BenchmarkConsume/fetch100/sdk-2   	 5000	 1000 ns/op	 100 B/op	 2 allocs/op
 BenchmarkConsume/fetch100/raw-2   	 5000	 2000 ns/op	 100 B/op	 3 allocs/op
+BenchmarkLatency/e2e/sdk-2   	 1	 3000000000 ns/op	 0.40 p50-ms	 2.5 p99-ms
+BenchmarkLatency/e2e/raw-2   	 1	 3000000000 ns/op	 0.30 p50-ms	 2.0 p99-ms
 BenchmarkConsume/lonely/sdk-2   	 5000	 1000 ns/op
 BenchmarkOther-2   	 5000	 1000 ns/op
 PASS
@@ -24,15 +26,19 @@ func TestTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 2 {
-		t.Fatalf("%d rows, want 2 (unpaired and side-less benchmarks dropped)", len(rows))
+	if len(rows) != 3 {
+		t.Fatalf("%d rows, want 3 (unpaired and side-less benchmarks dropped)", len(rows))
 	}
 	var out strings.Builder
 	bad := render(&out, rows, 0.9, 3)
 	t.Log("\n" + out.String())
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 7 { // header, 2 rows, blank, 3 legend lines
+	if len(lines) != 10 { // header, 2 rows, blank, latency header and row, blank, 3 legend lines
 		t.Fatalf("%d lines", len(lines))
+	}
+	// Latency: percentiles side by side, not a throughput ratio.
+	if f := strings.Fields(lines[5]); len(f) < 10 || f[0] != "BenchmarkLatency/e2e" || f[1] != "0.40" || f[3] != "0.30" || f[5] != "2.50" || f[7] != "2.00" {
+		t.Errorf("latency row: %q", lines[5])
 	}
 	// Run-by-run ratios 0.80, 0.875, 0.846 → 0.85; 4 extra allocs → marked.
 	if f := strings.Fields(lines[1]); f[0] != "BenchmarkProduce/sync/128B/p1" || !strings.Contains(lines[1], " 0.85 ±5% ") ||
