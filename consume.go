@@ -169,24 +169,28 @@ func (c *Consumer) Messages(ctx context.Context, opts ...ConsumingOpt) iter.Seq2
 		}()
 		for {
 			if len(pending) == 0 {
-				r.waiting.Store(true)
 				select {
-				case pending = <-r.out:
-				case m := <-c.resent:
-					pending = []*Msg{m}
-				case err := <-r.errs:
-					r.waiting.Store(false)
-					c.reportErr(err)
-					continue
-				case <-r.stop:
-					if err := r.outcome(); err != nil {
-						yield(nil, err)
+				case pending = <-r.out: // a batch was waiting for the loop
+				default:
+					r.waiting.Store(true)
+					select {
+					case pending = <-r.out:
+					case m := <-c.resent:
+						pending = []*Msg{m}
+					case err := <-r.errs:
+						r.waiting.Store(false)
+						c.reportErr(err)
+						continue
+					case <-r.stop:
+						if err := r.outcome(); err != nil {
+							yield(nil, err)
+						}
+						return
+					case <-ctx.Done():
+						return
 					}
-					return
-				case <-ctx.Done():
-					return
+					r.waiting.Store(false)
 				}
-				r.waiting.Store(false)
 			}
 			m := pending[0]
 			pending = pending[1:]

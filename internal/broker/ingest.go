@@ -39,8 +39,6 @@ const (
 	IngestPrefix   = "$memphis_ingest."
 	ingestQueue    = "memphis_ingest"
 	storedSuffix   = ".stored"
-	finalSuffix    = ".final"
-	mappingSource  = "*" + finalSuffix
 	mappingDest    = IngestPrefix + "{{wildcard(1)}}"
 	ingestConnName = "MEMPHIS INTERNAL INGEST"
 )
@@ -49,7 +47,7 @@ const (
 // It must be in place before clients connect: a connection notices an
 // account's mappings only between reads.
 func addIngestMapping(ns *server.Server) error {
-	if err := ns.GlobalAccount().AddMapping(mappingSource, mappingDest); err != nil {
+	if err := ns.GlobalAccount().AddMapping(wire.ProduceSubject("*"), mappingDest); err != nil {
 		return fmt.Errorf("broker: ingest mapping: %w", err)
 	}
 	return nil
@@ -58,15 +56,15 @@ func addIngestMapping(ns *server.Server) error {
 // ingestTransform is the stream-side half: what the ingest republishes is
 // stored under the subject the client published to.
 func ingestTransform(stream string) (source, dest string) {
-	return stream + storedSuffix, stream + finalSuffix
+	return stream + storedSuffix, wire.ProduceSubject(stream)
 }
 
 // ingest holds one in-process connection per node, each subscribed (in one
 // queue group, so a message is forwarded once, by the client's own node) to
 // the ingest subject of every station stream.
 //
-// A disabled ingest (Config.DirectPublish) keeps no connections and forwards
-// nothing; its methods do nothing.
+// A disabled ingest (Config.DirectPublish) keeps no connections, so it
+// forwards nothing.
 type ingest struct {
 	log        *slog.Logger
 	user, pass string
@@ -227,11 +225,15 @@ func (c *ingestConn) dial() (*bufio.Reader, error) {
 		conn.Close()
 		return nil, errIngestClosed
 	}
-	c.conn, c.w = conn, w
 	for stream, sid := range c.sids {
-		c.writeSub(stream, sid)
+		writeSub(w, stream, sid)
 	}
-	return r, c.w.Flush()
+	if err := w.Flush(); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	c.conn, c.w = conn, w
+	return r, nil
 }
 
 func (c *ingestConn) handshake(r *bufio.Reader, w *bufio.Writer, connect []byte) error {
@@ -271,7 +273,7 @@ func (c *ingestConn) subscribe(streams ...string) error {
 		}
 		c.nextSID++
 		c.sids[s] = c.nextSID
-		c.writeSub(s, c.nextSID)
+		writeSub(c.w, s, c.nextSID)
 	}
 	c.wmu.Unlock()
 	return c.flush()
@@ -293,9 +295,9 @@ func (c *ingestConn) unsubscribe(streams ...string) {
 	}
 }
 
-// writeSub queues a SUB; c.wmu is held.
-func (c *ingestConn) writeSub(stream string, sid uint64) {
-	c.w.WriteString("SUB " + IngestPrefix + stream + " " + ingestQueue + " " + strconv.FormatUint(sid, 10) + "\r\n")
+// writeSub queues a SUB; the writer's lock is held.
+func writeSub(w *bufio.Writer, stream string, sid uint64) {
+	w.WriteString("SUB " + IngestPrefix + stream + " " + ingestQueue + " " + strconv.FormatUint(sid, 10) + "\r\n")
 }
 
 // flush sends a PING and waits for its PONG: the node has then processed
