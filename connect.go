@@ -36,8 +36,8 @@ type Conn struct {
 	// Consumer's own mutex; no user callback runs while it is held.
 	mu        sync.Mutex
 	closed    bool
-	producers map[string]*Producer   // cache of Conn.Produce; key: internal station + "_" + name
-	consumers map[string]*Consumer   // cache of FetchMessages; key: internal station + "_" + name
+	producers map[clientKey]*Producer // cache of Conn.Produce
+	consumers map[clientKey]*Consumer // cache of FetchMessages
 	live      map[*Consumer]struct{} // every consumer not yet destroyed, for Close
 	stations  map[string]*stationState
 	// reconnected is closed and replaced on every reconnect, to wake pull loops.
@@ -77,8 +77,8 @@ func ConnectContext(ctx context.Context, host, username string, options ...Optio
 		opts:        opts,
 		username:    username,
 		log:         opts.Logger,
-		producers:   make(map[string]*Producer),
-		consumers:   make(map[string]*Consumer),
+		producers:   make(map[clientKey]*Producer),
+		consumers:   make(map[clientKey]*Consumer),
 		live:        make(map[*Consumer]struct{}),
 		stations:    make(map[string]*stationState),
 		reconnected: make(chan struct{}),
@@ -465,18 +465,22 @@ func (c *Conn) onClientUpdate(m *nats.Msg) {
 func (c *Conn) forgetStation(intern string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	prefix := intern + "_"
 	for k := range c.producers {
-		if strings.HasPrefix(k, prefix) {
+		if k.station == intern {
 			delete(c.producers, k)
 		}
 	}
 	for k := range c.consumers {
-		if strings.HasPrefix(k, prefix) {
+		if k.station == intern {
 			delete(c.consumers, k)
 		}
 	}
 }
+
+// clientKey names a cached producer or consumer: its station's internal
+// name and its own name, lower-cased. (Joined into one string they could
+// collide: station "a" with "b_c" and station "a_b" with "c".)
+type clientKey struct{ station, name string }
 
 func newUUID() (string, error) {
 	var b [16]byte

@@ -221,7 +221,7 @@ func (c *Conn) createConsumer(ctx context.Context, stationName, consumerName str
 		return nil, opErr(op, station, ErrConnClosed)
 	}
 	c.live[cons] = struct{}{}
-	c.consumers[st.intern+"_"+name] = cons
+	c.consumers[clientKey{st.intern, name}] = cons
 	c.mu.Unlock()
 	return cons, nil
 }

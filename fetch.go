@@ -158,7 +158,7 @@ func (c *Conn) FetchMessagesContext(ctx context.Context, stationName, consumerNa
 		}
 	}
 	o.ConsumerOpts.BatchSize = o.BatchSize
-	key := wire.InternalName(stationName) + "_" + lowerASCII(consumerName)
+	key := clientKey{wire.InternalName(stationName), lowerASCII(consumerName)}
 	c.mu.Lock()
 	cons := c.consumers[key]
 	c.mu.Unlock()

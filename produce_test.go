@@ -154,6 +154,40 @@ func TestConnFetchMessagesAndProduceUseCaches(t *testing.T) {
 	}
 }
 
+// The caches behind Conn.Produce and Conn.FetchMessages tell apart names
+// that would read the same joined with "_": station "a" with producer
+// "b_c", and station "a_b" with producer "c".
+func TestConnCachesKeepStationsApart(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	short := testenv.Name(t, "k")
+	long := short + "_x"
+	if err := c.Produce(short, "x_p", []byte("to "+short), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Produce(long, "p", []byte("to "+long), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t, 10*time.Second)
+	for _, st := range []struct{ station, reader string }{{short, "x_r"}, {long, "r"}} {
+		msgs, err := c.FetchMessagesContext(ctx, st.station, st.reader,
+			memphis.FetchBatchSize(10), memphis.FetchBatchMaxWaitTime(500*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != 1 || string(msgs[0].Data()) != "to "+st.station {
+			var got []string
+			for _, m := range msgs {
+				got = append(got, string(m.Data()))
+			}
+			t.Errorf("station %s holds %q, want only %q", st.station, got, "to "+st.station)
+		}
+		for _, m := range msgs {
+			_ = m.Ack()
+		}
+	}
+}
+
 func TestDestroyedProducerIsReplacedInCache(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)

@@ -458,7 +458,7 @@ func (c *Conn) ProduceToStations(ctx context.Context, stationNames []string, nam
 }
 
 func (c *Conn) cachedProducer(ctx context.Context, stationName, name string, opts []ProducerOpt) (*Producer, error) {
-	key := wire.InternalName(stationName) + "_" + lowerASCII(name)
+	key := clientKey{wire.InternalName(stationName), lowerASCII(name)}
 	c.mu.Lock()
 	p := c.producers[key]
 	c.mu.Unlock()
