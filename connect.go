@@ -38,7 +38,7 @@ type Conn struct {
 	closed    bool
 	producers map[clientKey]*Producer // cache of Conn.Produce
 	consumers map[clientKey]*Consumer // cache of FetchMessages
-	live      map[*Consumer]struct{} // every consumer not yet destroyed, for Close
+	live      map[*Consumer]struct{}  // every consumer not yet destroyed, for Close
 	stations  map[string]*stationState
 	// reconnected is closed and replaced on every reconnect, to wake pull loops.
 	reconnected chan struct{}
