@@ -44,18 +44,23 @@ func startControlPlane(b *Broker, g *ingest) (*controlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
-	var streams []string
-	for _, st := range reg.Stations {
-		streams = append(streams, st.streams()...)
-	}
-	if err := g.add(streams...); err != nil {
-		return nil, err
-	}
 	nc, js, err := b.dialInternal()
 	if err != nil {
 		return nil, err
 	}
 	cp := &controlPlane{b: b, nc: nc, js: js, ingest: g, reg: reg, closing: make(chan struct{})}
+	var streams []string
+	for _, st := range reg.Stations {
+		if err := cp.ensureTransforms(st); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		streams = append(streams, st.streams()...)
+	}
+	if err := g.add(streams...); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	requests := map[string]func([]byte) []byte{
 		wire.SubjStationCreations:     cp.createStation,
 		wire.SubjStationDestructions:  cp.destroyStation,

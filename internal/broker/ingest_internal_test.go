@@ -132,3 +132,55 @@ func TestIngestRedialsWhenDropped(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A store kept from a build that gave streams no subject transform gets it
+// on start: forwarded messages are stored under .final, where the durables
+// look, not lost under .stored.
+func TestStartAddsMissingTransforms(t *testing.T) {
+	dir := t.TempDir()
+	b, err := New(Config{StoreDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Shutdown()
+	if reply := b.cp.createStation(mustJSON(wire.CreateStationReq{Name: "old", Username: DefaultUsername, PartitionsNumber: 1,
+		RetentionType: retentionAge, RetentionValue: 3600, StorageType: storageFile, Replicas: 1})); reply != nil {
+		t.Fatalf("create station: %s", reply)
+	}
+	stream := wire.StreamName("old", 1)
+	s, err := b.cp.js.Stream(t.Context(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.SubjectTransform = nil
+	if _, err := b.cp.js.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatalf("remove the transform: %v", err)
+	}
+	if err := b.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(b.URLs()[0], nats.UserInfo(DefaultUsername+"$1", DefaultPassword), nats.Name("old::"+DefaultUsername))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(t.Context(), wire.ProduceSubject(stream), []byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(t.Context(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := st.GetLastMsgForSubject(t.Context(), wire.ProduceSubject(stream))
+	if err != nil {
+		t.Fatalf("no message under %s: %v", wire.ProduceSubject(stream), err)
+	}
+	if string(msg.Data) != "kept" {
+		t.Errorf("stored %q", msg.Data)
+	}
+}

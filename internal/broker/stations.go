@@ -241,6 +241,34 @@ func (cp *controlPlane) createStreams(st *station) error {
 	return nil
 }
 
+// ensureTransforms gives a station's streams the subject transform the
+// ingest relies on, when they were stored by a build of this broker that
+// did not set it: without it, forwarded messages would be stored where no
+// consumer looks.
+func (cp *controlPlane) ensureTransforms(st *station) error {
+	ctx, cancel := jsCtx()
+	defer cancel()
+	for _, p := range st.Partitions {
+		s, err := cp.js.Stream(ctx, wire.StreamName(st.Intern, p))
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			continue // nothing stored to fix
+		}
+		if err != nil {
+			return fmt.Errorf("broker: station %s: %w", st.Name, err)
+		}
+		cfg := s.CachedInfo().Config
+		if cfg.SubjectTransform != nil {
+			continue
+		}
+		want := streamConfig(st, p).SubjectTransform
+		cfg.SubjectTransform = want
+		if _, err := cp.js.UpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("broker: station %s: %w", st.Name, err)
+		}
+	}
+	return nil
+}
+
 // createStream creates one stream, retrying the store-creation race.
 func (cp *controlPlane) createStream(ctx context.Context, cfg jetstream.StreamConfig) error {
 	for try := 1; ; try++ {
