@@ -83,19 +83,8 @@ func TestIngestRedialsWhenDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Shutdown()
-	if reply := b.cp.createStation(mustJSON(wire.CreateStationReq{Name: "kick", Username: DefaultUsername, PartitionsNumber: 1,
-		RetentionType: retentionAge, RetentionValue: 3600, StorageType: storageFile, Replicas: 1})); reply != nil {
-		t.Fatalf("create station: %s", reply)
-	}
-	nc, err := nats.Connect(b.URLs()[0], nats.UserInfo(DefaultUsername+"$1", DefaultPassword), nats.Name("kick::"+DefaultUsername))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mustStation(t, b, "kick")
+	js := client(t, b)
 	subject := wire.ProduceSubject(wire.StreamName("kick", 1))
 	if _, err := js.Publish(t.Context(), subject, []byte("before")); err != nil {
 		t.Fatal(err)
@@ -143,10 +132,7 @@ func TestStartAddsMissingTransforms(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Shutdown()
-	if reply := b.cp.createStation(mustJSON(wire.CreateStationReq{Name: "old", Username: DefaultUsername, PartitionsNumber: 1,
-		RetentionType: retentionAge, RetentionValue: 3600, StorageType: storageFile, Replicas: 1})); reply != nil {
-		t.Fatalf("create station: %s", reply)
-	}
+	mustStation(t, b, "old")
 	stream := wire.StreamName("old", 1)
 	s, err := b.cp.js.Stream(t.Context(), stream)
 	if err != nil {
@@ -160,15 +146,7 @@ func TestStartAddsMissingTransforms(t *testing.T) {
 	if err := b.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(b.URLs()[0], nats.UserInfo(DefaultUsername+"$1", DefaultPassword), nats.Name("old::"+DefaultUsername))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := client(t, b)
 	if _, err := js.Publish(t.Context(), wire.ProduceSubject(stream), []byte("kept")); err != nil {
 		t.Fatal(err)
 	}
@@ -183,4 +161,29 @@ func TestStartAddsMissingTransforms(t *testing.T) {
 	if string(msg.Data) != "kept" {
 		t.Errorf("stored %q", msg.Data)
 	}
+}
+
+// mustStation creates a one-partition station through the control plane.
+func mustStation(t *testing.T, b *Broker, name string) {
+	t.Helper()
+	if reply := b.cp.createStation(mustJSON(wire.CreateStationReq{Name: name, Username: DefaultUsername, PartitionsNumber: 1,
+		RetentionType: retentionAge, RetentionValue: 3600, StorageType: storageFile, Replicas: 1})); reply != nil {
+		t.Fatalf("create station %s: %s", name, reply)
+	}
+}
+
+// client connects to the broker's first node as a Memphis SDK would,
+// until the test ends.
+func client(t *testing.T, b *Broker) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(b.URLs()[0], nats.UserInfo(DefaultUsername+"$1", DefaultPassword), nats.Name("test::"+DefaultUsername))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
