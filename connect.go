@@ -290,7 +290,12 @@ func (c *Conn) dial(ctx context.Context) error {
 
 // connectCtx runs nats' blocking Connect under ctx. nats.go takes no context,
 // so a cancelled ctx abandons the attempt and closes whatever it returns.
+// A context that is done never yields a connection, even when the attempt
+// finished at the same moment: select picks at random between ready cases.
 func connectCtx(ctx context.Context, o nats.Options) (*nats.Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
 	type result struct {
 		nc  *nats.Conn
 		err error
@@ -302,6 +307,12 @@ func connectCtx(ctx context.Context, o nats.Options) (*nats.Conn, error) {
 	}()
 	select {
 	case r := <-ch:
+		if err := ctx.Err(); err != nil {
+			if r.nc != nil {
+				r.nc.Close()
+			}
+			return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
+		}
 		return r.nc, r.err
 	case <-ctx.Done():
 		go func() {
