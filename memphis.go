@@ -61,8 +61,9 @@
 // Produce waits for room, bounded by its context and AckWaitSec, and then
 // fails with ErrMaxPending. ProduceAsync calls a function with each
 // outcome. MsgId makes a produce idempotent; ProducerPartitionKey and
-// ProducerPartitionNumber pick the partition, otherwise partitions take
-// turns.
+// ProducerPartitionNumber pick the partition, otherwise a message with a
+// MsgId goes to the partition its id routes to (so a retry meets the first
+// try) and other messages take the partitions in turn.
 //
 // # Consuming
 //

@@ -328,13 +328,16 @@ type ProduceOpts struct {
 	// Default DefaultAsyncProduce.
 	AsyncProduce bool
 	// MsgId makes the produce idempotent within the station's idempotency
-	// window. Default: none.
+	// window. Without PartitionKey or PartitionNumber it also picks the
+	// partition, as a key would, so that a retry reaches the partition that
+	// stored the first try. Default: none.
 	MsgId string
 	// PartitionKey routes the message to the partition its murmur3 hash
 	// picks. Default: none.
 	PartitionKey string
 	// PartitionNumber routes the message to this partition (1-based). Default
-	// 0: round-robin over the station's partitions.
+	// 0: the partition MsgId routes to, or else round-robin over the
+	// station's partitions.
 	PartitionNumber int
 
 	byKey bool // PartitionKey was given, possibly empty
@@ -368,7 +371,11 @@ func SyncProduce() ProduceOpt {
 }
 
 // MsgId gives the message an id: a second message with the same id inside
-// the station's idempotency window is dropped by the broker.
+// the station's idempotency window is dropped by the broker. Each partition
+// de-duplicates only the messages it stores, so a message with an id and
+// neither ProducerPartitionKey nor ProducerPartitionNumber goes to the
+// partition its id routes to, PartitionForKey(id, partitions), rather than
+// round-robin: a retry lands where the first try did. Default: none.
 func MsgId(id string) ProduceOpt { return func(o *ProduceOpts) error { o.MsgId = id; return nil } }
 
 // ProducerPartitionKey routes the message by key: the same key always goes
@@ -378,7 +385,8 @@ func ProducerPartitionKey(key string) ProduceOpt {
 }
 
 // ProducerPartitionNumber routes the message to a partition (1-based).
-// Default: round-robin over the station's partitions.
+// Default: the partition the MsgId routes to if there is one, or else
+// round-robin over the station's partitions.
 func ProducerPartitionNumber(n int) ProduceOpt {
 	return func(o *ProduceOpts) error { o.PartitionNumber = n; return nil }
 }

@@ -64,6 +64,19 @@ func murmur3Sum32(data string, seed uint32) uint32 {
 	return h
 }
 
+// producePartition picks the partition of one produce to t. A message with
+// a MsgId and neither a key nor a number is routed by its id, as if the id
+// were its key: each partition is a stream of its own that de-duplicates
+// only what it stores, so a retry must land where the first try did, which
+// round robin would not do.
+func producePartition(t *target, o *ProduceOpts) (int, error) {
+	key, byKey := o.PartitionKey, o.byKey
+	if !byKey && o.PartitionNumber == 0 && o.MsgId != "" {
+		key, byKey = o.MsgId, true
+	}
+	return choosePartition(t.st.partitionList(), key, byKey, o.PartitionNumber, &t.rr)
+}
+
 // choosePartition picks the partition for one produce or fetch: by key
 // (byKey, since the empty string is a key too), by number, or round-robin.
 // Zero means the station has no partitions (a legacy station).

@@ -304,44 +304,92 @@ func TestProduceAsyncCallsDoneExactlyOnce(t *testing.T) {
 	}
 }
 
+// TestMsgIdDeduplicates: "a second message with the same id inside the
+// station's idempotency window is dropped", on one partition and on three,
+// where the id also picks the partition, so the retry meets the first try.
 func TestMsgIdDeduplicates(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
-	station := testenv.Name(t, "dedup")
-	p := mustProducer(t, c, station, "p")
-	var acks []memphis.PubAck
-	var mu sync.Mutex
-	for range 2 {
-		err := p.ProduceAsync(context.Background(), []byte("once"), func(a memphis.PubAck, err error) {
-			mu.Lock()
-			acks = append(acks, a)
-			mu.Unlock()
-		}, memphis.MsgId("order-17"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Flush(testCtx(t, 5*time.Second)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := p.Produce([]byte("other"), memphis.MsgId("order-18")); err != nil {
-		t.Fatal(err)
-	}
-	if len(acks) != 2 || acks[0].Duplicate || !acks[1].Duplicate || acks[0].Sequence != acks[1].Sequence {
-		t.Fatalf("acks = %+v, want the second to be a duplicate of the first", acks)
-	}
-	cons := mustConsumer(t, c, station, "c", memphis.BatchMaxWaitTime(300*time.Millisecond))
-	got := fetchAll(t, cons, 2, 10*time.Second)
-	if string(got[0].Data()) != "once" || string(got[1].Data()) != "other" {
-		t.Fatalf("stored %q, %q", got[0].Data(), got[1].Data())
-	}
-	for _, m := range got {
-		if len(m.GetHeaders()) != 0 {
-			t.Errorf("internal headers reached the consumer: %v", m.GetHeaders())
-		}
-	}
-	if more, _ := cons.Fetch(5, false); len(more) != 0 {
-		t.Fatalf("the duplicate was stored: %d more messages", len(more))
+	for _, parts := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d partitions", parts), func(t *testing.T) {
+			station := testenv.Name(t, "dedup")
+			s, err := c.CreateStation(station, memphis.PartitionsNumber(parts))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Destroy() })
+			p, err := s.CreateProducer("p")
+			if err != nil {
+				t.Fatal(err)
+			}
+			partitions := make([]int, parts)
+			for i := range partitions {
+				partitions[i] = i + 1
+			}
+			// Ids enough to reach every partition; each produced twice,
+			// async with a callback then sync, as a retry would be.
+			const ids = 6
+			for i := range ids {
+				id := fmt.Sprintf("order-%d", i)
+				acks := make(chan memphis.PubAck, 2)
+				done := func(a memphis.PubAck, err error) {
+					if err != nil {
+						t.Errorf("%s: %v", id, err)
+					}
+					acks <- a
+				}
+				for range 2 {
+					if err := p.ProduceAsync(context.Background(), []byte(id), done, memphis.MsgId(id)); err != nil {
+						t.Fatal(err)
+					}
+					if err := p.Flush(testCtx(t, 10*time.Second)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				first, second := <-acks, <-acks
+				if first.Duplicate || !second.Duplicate || first.Sequence != second.Sequence || first.Partition != second.Partition {
+					t.Fatalf("%s: acks %+v then %+v, want the second a duplicate of the first", id, first, second)
+				}
+				if want := memphis.PartitionForKey(id, partitions); parts > 1 && first.Partition != want {
+					t.Errorf("%s went to partition %d, want %d (PartitionForKey of the id)", id, first.Partition, want)
+				}
+				// A plain retry, the way the README shows it.
+				if err := p.Produce([]byte(id), memphis.MsgId(id)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// An explicit partition still wins over the id.
+			if err := p.Produce([]byte("pinned"), memphis.MsgId("order-pinned"), memphis.ProducerPartitionNumber(parts)); err != nil {
+				t.Fatal(err)
+			}
+			cons := mustConsumer(t, c, station, "c", memphis.BatchMaxWaitTime(300*time.Millisecond))
+			got := fetchAll(t, cons, ids+1, 20*time.Second)
+			stored := map[string]int{}
+			for _, m := range got {
+				stored[string(m.Data())]++
+				if len(m.GetHeaders()) != 0 {
+					t.Errorf("internal headers reached the consumer: %v", m.GetHeaders())
+				}
+				if string(m.Data()) == "pinned" && m.Partition() != parts {
+					t.Errorf("pinned message on partition %d, want %d", m.Partition(), parts)
+				}
+			}
+			for i := range ids {
+				if id := fmt.Sprintf("order-%d", i); stored[id] != 1 {
+					t.Errorf("%s stored %d times, want once", id, stored[id])
+				}
+			}
+			// Nothing more on any partition: every retry was dropped.
+			for _, part := range partitions {
+				more, err := cons.Fetch(10, false, memphis.ConsumerPartitionNumber(part))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(more) != 0 {
+					t.Errorf("partition %d holds %d more messages: a retry was stored", part, len(more))
+				}
+			}
+		})
 	}
 }
 

@@ -269,7 +269,7 @@ func (p *Producer) produceTo(ctx context.Context, t *target, message any, o *Pro
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrTimeout, err)
 	}
-	partition, err := choosePartition(t.st.partitionList(), o.PartitionKey, o.byKey, o.PartitionNumber, &t.rr)
+	partition, err := producePartition(t, o)
 	if err != nil {
 		return err
 	}
