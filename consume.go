@@ -21,7 +21,8 @@ import (
 // ConsumeHandler receives batches of messages from Consume, with the
 // consumer's context (see SetContext). A call carries either messages (err
 // nil) or, when the consumer has no ConsumerErrorHandler, a background
-// failure with no messages (err non-nil), e.g. ErrStationUnreachable.
+// failure with no messages (err non-nil), e.g. ErrStationUnreachable; see
+// ConsumerErrorHandler for which failures reach it.
 type ConsumeHandler func(msgs []*Msg, err error, ctx context.Context)
 
 // consumeRun is one Consume, ConsumeContext or Messages loop.
@@ -52,6 +53,12 @@ type consumeRun struct {
 	waiting  atomic.Bool
 	nsPerMsg atomic.Int64
 
+	// returnsEnd: the failure that ends the run is handed to the caller
+	// (ConsumeContext returns it, Messages yields it) rather than reported;
+	// false for Consume and whenever a ConsumerErrorHandler takes every
+	// failure. Each failure thus reaches exactly one place.
+	returnsEnd bool
+
 	errMu sync.Mutex
 	err   error // the failure that ended the run, if one did
 }
@@ -72,19 +79,37 @@ func (r *consumeRun) report(err error) {
 	}
 }
 
-// fail ends the run because of err, which is reported and kept as the
-// run's outcome.
+// fail ends the run because of err. The first such failure is kept as the
+// run's outcome, and reported unless the caller is handed it (returnsEnd);
+// later ones (the other partitions' pullers finding the same station gone)
+// are the same event and are dropped, so it is reported once.
 func (r *consumeRun) fail(err error) {
 	r.errMu.Lock()
-	if r.err == nil {
+	first := r.err == nil
+	if first {
 		r.err = opErr("consume", r.c.station, err)
 	}
 	r.errMu.Unlock()
-	r.report(err)
+	if first && !r.returnsEnd {
+		r.report(err)
+	}
 	r.signalStop()
 }
 
+// connGone ends the run because the connection closed for good, unless it
+// is stopping anyway (Conn.Close stops its consumers before closing).
+func (r *consumeRun) connGone() {
+	if !r.stopped() { // not Close: reconnecting gave up
+		r.fail(fmt.Errorf("%w: the connection closed and will not reconnect", ErrConnClosed))
+	}
+}
+
+// outcome is the failure that ended the run, for a caller that is handed
+// it (returnsEnd); nil otherwise.
 func (r *consumeRun) outcome() error {
+	if !r.returnsEnd {
+		return nil
+	}
 	r.errMu.Lock()
 	defer r.errMu.Unlock()
 	return r.err
@@ -132,8 +157,14 @@ func (c *Consumer) Consume(handler ConsumeHandler, opts ...ConsumingOpt) error {
 
 // ConsumeContext consumes like Consume but blocks until ctx ends, StopConsume
 // is called or a failure ends consuming (the station became unreachable,
-// the connection closed). The handler receives ctx. It returns nil after
-// StopConsume, ctx.Err() after ctx ends, and the failure otherwise.
+// the connection closed). The handler receives ctx.
+//
+// It returns the failure that ended consuming, as an *OpError, unless the
+// consumer has a ConsumerErrorHandler, which then receives it instead (and
+// ConsumeContext returns nil); after ctx ends, an *OpError wrapping ctx's
+// error, so errors.Is(err, context.Canceled) (or DeadlineExceeded) holds;
+// nil after StopConsume. Failures consuming recovers from go to the
+// ConsumerErrorHandler, or else to handler as err.
 func (c *Consumer) ConsumeContext(ctx context.Context, handler ConsumeHandler, opts ...ConsumingOpt) error {
 	r, err := c.startRun(handler, ctx, opts)
 	if err != nil {
@@ -143,17 +174,27 @@ func (c *Consumer) ConsumeContext(ctx context.Context, handler ConsumeHandler, o
 	select {
 	case <-ctx.Done():
 		c.stopRun(r)
-		return ctx.Err()
 	case <-r.done:
-		return r.outcome()
 	}
+	// Both may be ready at once; the answer must not depend on which the
+	// select picked: a failure that ended the run first, then the context.
+	if err := r.outcome(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return opErr("consume", c.station, err)
+	}
+	return nil
 }
 
 // Messages returns an iterator over the consumer's messages, one at a
-// time, until ctx ends or the loop breaks. Messages buffered when it ends
-// are returned to the group. A failure that ends consuming (the station
-// became unreachable, the connection closed) is yielded once and ends the
-// loop; other failures go to the ConsumerErrorHandler, if any.
+// time, until ctx ends or the loop breaks; once ctx has ended it yields
+// nothing more. Messages buffered when it ends are returned to the group.
+// A failure that ends consuming (the station became unreachable, the
+// connection closed) is yielded once, as an *OpError, and ends the loop;
+// failures consuming recovers from are logged at Error. With a
+// ConsumerErrorHandler, that handler receives both kinds instead, and the
+// loop ends without yielding an error.
 func (c *Consumer) Messages(ctx context.Context, opts ...ConsumingOpt) iter.Seq2[*Msg, error] {
 	return func(yield func(*Msg, error) bool) {
 		r, err := c.startRun(nil, ctx, opts)
@@ -168,6 +209,9 @@ func (c *Consumer) Messages(ctx context.Context, opts ...ConsumingOpt) iter.Seq2
 			r.finish()
 		}()
 		for {
+			if ctx.Err() != nil {
+				return // even with messages at hand: the loop ends with ctx
+			}
 			if len(pending) == 0 {
 				select {
 				case pending = <-r.out: // a batch was waiting for the loop
@@ -216,10 +260,11 @@ func (c *Consumer) startRun(handler ConsumeHandler, ctx context.Context, opts []
 	}
 	r := &consumeRun{
 		c: c, handler: handler, ctx: ctx,
-		out:  make(chan []*Msg, 2),
-		errs: make(chan error, errsBuffer),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+		returnsEnd: ctx != nil && c.opts.ErrHandler == nil,
+		out:        make(chan []*Msg, 2),
+		errs:       make(chan error, errsBuffer),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	c.mu.Lock()
 	if c.run != nil {
@@ -434,9 +479,7 @@ func (r *consumeRun) pull(partition int) {
 			n := depth - outstanding
 			if err := c.sendPull(subject, inbox, n, expires); err != nil {
 				if errors.Is(err, nats.ErrConnectionClosed) {
-					if !r.stopped() { // not Close: reconnecting gave up
-						r.fail(fmt.Errorf("%w: the connection closed and will not reconnect", ErrConnClosed))
-					}
+					r.connGone()
 					return
 				}
 				report(mapNATSErr(err))
@@ -510,6 +553,12 @@ func (r *consumeRun) pull(partition int) {
 				err := c.diagnose(context.Background(), stream, failure)
 				if errors.Is(err, ErrStationUnreachable) {
 					r.fail(err)
+					return
+				}
+				if errors.Is(err, ErrConnClosed) {
+					// The connection closed while the pull was explained:
+					// the same end as a pull that can not be sent.
+					r.connGone()
 					return
 				}
 				report(err)

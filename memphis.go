@@ -72,9 +72,11 @@
 // context ends and returns the failure that ended it, if one did; Messages
 // is an iterator for a range loop; Fetch and Conn.FetchMessages return one
 // batch. The handler is never called concurrently with itself. A failure
-// in the background (say, the station was destroyed) goes to the consumer's
-// ConsumerErrorHandler or, without one, to the handler as its err argument
-// with no messages.
+// in the background (say, the station was destroyed) reaches exactly one
+// place: the consumer's ConsumerErrorHandler if it has one; without one,
+// Consume's handler as its err argument with no messages, ConsumeContext's
+// return value, or the Messages loop, which yields it once (see
+// ConsumerErrorHandler for the details).
 //
 // A message is acknowledged with Ack; Nack asks for it again now, Delay
 // later, and DeadLetter gives it up: the broker keeps it in the station's

@@ -425,8 +425,8 @@ type ConsumerOpts struct {
 	// GenUniqueSuffix appends a random suffix to the consumer's name.
 	// Default false.
 	GenUniqueSuffix bool
-	// ErrHandler receives the consumer's background errors. Default nil: see
-	// ConsumerErrorHandler for where they go then.
+	// ErrHandler receives the consumer's background failures. Default nil:
+	// see ConsumerErrorHandler for where they go then.
 	ErrHandler ConsumerErrHandler
 	// StartConsumeFromSequence is where a new consumer group starts, per
 	// partition. Default DefaultStartConsumeFromSeq.
@@ -482,10 +482,17 @@ func ConsumerGenUniqueSuffix() ConsumerOpt {
 	return func(o *ConsumerOpts) error { o.GenUniqueSuffix = true; return nil }
 }
 
-// ConsumerErrorHandler receives the consumer's background errors. Default:
-// during Consume they reach the message handler as its err argument (with
-// no messages); the Messages iterator yields the one that ends it; others
-// are logged.
+// ConsumerErrorHandler receives the failures of the consumer's background
+// work: ErrStationUnreachable when the station is gone, ErrConnClosed when
+// reconnecting gave up, a pull the broker did not serve, a re-sent dead
+// letter with no room to wait in. Each failure reaches exactly one place.
+// With this handler set it is this handler, for every failure: then
+// ConsumeContext returns nil and Messages ends without yielding an error
+// when a failure ends consuming. Default (no handler): Consume passes each
+// failure to the message handler as err, with no messages; ConsumeContext
+// does the same with the failures it recovers from and returns the one
+// that ends it; Messages yields the one that ends it and logs the others at
+// Error, as it does failures outside any consume loop.
 func ConsumerErrorHandler(fn ConsumerErrHandler) ConsumerOpt {
 	return func(o *ConsumerOpts) error { o.ErrHandler = fn; return nil }
 }

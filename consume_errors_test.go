@@ -1,0 +1,198 @@
+package memphis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/memphisdev/memphis.go"
+	"github.com/memphisdev/memphis.go/internal/testenv"
+)
+
+// logCapture is a slog handler that keeps every record, at every level.
+type logCapture struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (l *logCapture) Enabled(context.Context, slog.Level) bool { return true }
+
+func (l *logCapture) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	l.records = append(l.records, r.Clone())
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *logCapture) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logCapture) WithGroup(string) slog.Handler      { return l }
+
+// matching counts the records whose "err" attribute matches target.
+func (l *logCapture) matching(target error) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range l.records {
+		r.Attrs(func(a slog.Attr) bool {
+			if err, ok := a.Value.Any().(error); ok && a.Key == "err" && errors.Is(err, target) {
+				n++
+			}
+			return true
+		})
+	}
+	return n
+}
+
+// destinations counts where one background failure went.
+type destinations struct {
+	mu         sync.Mutex
+	errHandler int // the ConsumerErrorHandler
+	handler    int // the message handler's err
+	returned   int // ConsumeContext's return value
+	yielded    int // the Messages loop
+	arrived    chan struct{}
+}
+
+func (d *destinations) add(field *int) {
+	d.mu.Lock()
+	*field++
+	d.mu.Unlock()
+	select {
+	case d.arrived <- struct{}{}:
+	default:
+	}
+}
+
+// TestEachConsumeFailureReachesOneDestination: "a failure in the background
+// reaches exactly one place", for each way to consume, with and without a
+// ConsumerErrorHandler, for the two failures that end consuming (the
+// station destroyed under a three-partition consumer, whose three pullers
+// all see it; the connection giving up). Every place is counted after the
+// run has ended, when nothing more can arrive: the error handler, the
+// message handler's err, ConsumeContext's return, the loop's yield, and
+// the connection's log.
+func TestEachConsumeFailureReachesOneDestination(t *testing.T) {
+	type failure struct {
+		name string
+		want error
+	}
+	failures := []failure{
+		{"station destroyed", memphis.ErrStationUnreachable},
+		{"connection gave up", memphis.ErrConnClosed},
+	}
+	for _, f := range failures {
+		for _, mode := range []string{"Consume", "ConsumeContext", "Messages"} {
+			for _, withEH := range []bool{false, true} {
+				name := fmt.Sprintf("%s/%s/error handler %v", f.name, mode, withEH)
+				t.Run(name, func(t *testing.T) {
+					oneDestination(t, f.want, mode, withEH)
+				})
+			}
+		}
+	}
+}
+
+func oneDestination(t *testing.T, want error, mode string, withEH bool) {
+	var b *testenv.Broker
+	var opts []memphis.Option
+	if errors.Is(want, memphis.ErrConnClosed) {
+		b = testenv.Local(t) // shut down below
+		opts = append(opts, memphis.MaxReconnect(1), memphis.ReconnectInterval(20*time.Millisecond))
+	} else {
+		b = testenv.Start(t)
+	}
+	logs := &logCapture{}
+	c := connect(t, b, append(opts, memphis.Logger(slog.New(logs)))...)
+	station := testenv.Name(t, "onedest")
+	if _, err := c.CreateStation(station, memphis.PartitionsNumber(3)); err != nil {
+		t.Fatal(err)
+	}
+	d := &destinations{arrived: make(chan struct{}, 1)}
+	copts := []memphis.ConsumerOpt{memphis.BatchMaxWaitTime(100 * time.Millisecond)}
+	if withEH {
+		copts = append(copts, memphis.ConsumerErrorHandler(func(_ *memphis.Consumer, err error) {
+			if errors.Is(err, want) {
+				d.add(&d.errHandler)
+			}
+		}))
+	}
+	cons := mustConsumer(t, c, station, "c", copts...)
+	handler := func(msgs []*memphis.Msg, err error, _ context.Context) {
+		if errors.Is(err, want) {
+			d.add(&d.handler)
+		}
+	}
+	cause := func() {
+		if errors.Is(want, memphis.ErrConnClosed) {
+			b.Server.Shutdown()
+		} else {
+			destroyUnder(t, b, station)
+		}
+	}
+	ctx := testCtx(t, 60*time.Second)
+	switch mode {
+	case "Consume":
+		if err := cons.Consume(handler); err != nil {
+			t.Fatal(err)
+		}
+		cause()
+		select {
+		case <-d.arrived:
+		case <-ctx.Done():
+		}
+		cons.StopConsume() // the run's goroutines are joined: nothing more can come
+	case "ConsumeContext":
+		ended := make(chan error, 1)
+		go func() { ended <- cons.ConsumeContext(ctx, handler) }()
+		cause()
+		err := <-ended
+		switch {
+		case errors.Is(err, want):
+			d.add(&d.returned)
+		case err != nil:
+			t.Errorf("ConsumeContext returned %v", err)
+		}
+		if ctx.Err() != nil {
+			t.Fatal("ConsumeContext did not end when the failure ended consuming")
+		}
+	case "Messages":
+		ended := make(chan struct{})
+		go func() {
+			defer close(ended)
+			for m, err := range cons.Messages(ctx) {
+				if errors.Is(err, want) {
+					d.add(&d.yielded)
+				} else if err != nil {
+					t.Errorf("yielded %v", err)
+				} else {
+					_ = m.Ack()
+				}
+			}
+		}()
+		cause()
+		<-ended // the loop ended, and with it the run
+		if ctx.Err() != nil {
+			t.Fatal("the Messages loop did not end when the failure ended consuming")
+		}
+	}
+	d.mu.Lock()
+	got := map[string]int{"error handler": d.errHandler, "handler err": d.handler,
+		"ConsumeContext return": d.returned, "Messages yield": d.yielded, "log": logs.matching(want)}
+	d.mu.Unlock()
+	expect := map[string]string{"Consume": "handler err", "ConsumeContext": "ConsumeContext return", "Messages": "Messages yield"}[mode]
+	if withEH {
+		expect = "error handler"
+	}
+	for place, n := range got {
+		switch {
+		case place == expect && n != 1:
+			t.Errorf("%s got the failure %d times, want once", place, n)
+		case place != expect && n != 0:
+			t.Errorf("%s got the failure %d times as well as %s", place, n, expect)
+		}
+	}
+}
