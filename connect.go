@@ -247,7 +247,7 @@ func (c *Conn) dial(ctx context.Context) error {
 		}
 		c.acks.failAll(lost)
 		if fn := c.opts.DisconnectHandler; fn != nil {
-			fn(c, err)
+			fn(c, opErr("connection", "", err))
 		}
 	}
 	nopts.ReconnectedCB = func(nc *nats.Conn) {

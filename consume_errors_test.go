@@ -54,12 +54,16 @@ type destinations struct {
 	handler    int // the message handler's err
 	returned   int // ConsumeContext's return value
 	yielded    int // the Messages loop
+	notOp      []error
 	arrived    chan struct{}
 }
 
-func (d *destinations) add(field *int) {
+func (d *destinations) add(field *int, err error) {
 	d.mu.Lock()
 	*field++
+	if _, ok := err.(*memphis.OpError); !ok {
+		d.notOp = append(d.notOp, err)
+	}
 	d.mu.Unlock()
 	select {
 	case d.arrived <- struct{}{}:
@@ -116,14 +120,14 @@ func oneDestination(t *testing.T, want error, mode string, withEH bool) {
 	if withEH {
 		copts = append(copts, memphis.ConsumerErrorHandler(func(_ *memphis.Consumer, err error) {
 			if errors.Is(err, want) {
-				d.add(&d.errHandler)
+				d.add(&d.errHandler, err)
 			}
 		}))
 	}
 	cons := mustConsumer(t, c, station, "c", copts...)
 	handler := func(msgs []*memphis.Msg, err error, _ context.Context) {
 		if errors.Is(err, want) {
-			d.add(&d.handler)
+			d.add(&d.handler, err)
 		}
 	}
 	cause := func() {
@@ -152,7 +156,7 @@ func oneDestination(t *testing.T, want error, mode string, withEH bool) {
 		err := <-ended
 		switch {
 		case errors.Is(err, want):
-			d.add(&d.returned)
+			d.add(&d.returned, err)
 		case err != nil:
 			t.Errorf("ConsumeContext returned %v", err)
 		}
@@ -165,7 +169,7 @@ func oneDestination(t *testing.T, want error, mode string, withEH bool) {
 			defer close(ended)
 			for m, err := range cons.Messages(ctx) {
 				if errors.Is(err, want) {
-					d.add(&d.yielded)
+					d.add(&d.yielded, err)
 				} else if err != nil {
 					t.Errorf("yielded %v", err)
 				} else {
@@ -180,6 +184,9 @@ func oneDestination(t *testing.T, want error, mode string, withEH bool) {
 		}
 	}
 	d.mu.Lock()
+	for _, err := range d.notOp {
+		t.Errorf("the failure came as a %T, not an *OpError: %v", err, err)
+	}
 	got := map[string]int{"error handler": d.errHandler, "handler err": d.handler,
 		"ConsumeContext return": d.returned, "Messages yield": d.yielded, "log": logs.matching(want)}
 	d.mu.Unlock()

@@ -6,8 +6,10 @@ import (
 )
 
 // Sentinel errors that callers branch on with errors.Is. Every error the SDK
-// returns wraps one of these (or a context or nats.go error) inside an
-// *OpError, so both the kind and the broker's own words are kept.
+// returns, or hands to a callback, is an *OpError wrapping one of these (or
+// a context or nats.go error, or a *BrokerError or *SchemaError that matches
+// one), so both the kind and the broker's own words are kept. A call that
+// fails on several stations joins their *OpErrors.
 var (
 	// ErrInvalidName: a station, producer, consumer, group or schema name breaks
 	// the broker's naming rules. Checked before anything is sent.
@@ -167,6 +169,26 @@ func opErr(op, station string, err error) error {
 		return nil
 	}
 	return &OpError{Op: op, Station: station, Err: err}
+}
+
+// joinErrs joins the failures of one call that acted on several stations
+// (or produces). A single failure comes back as it is, so the *OpError of a
+// one-station call is the error itself, not wrapped in a join; errors.Is
+// and errors.As see through a join of several.
+func joinErrs(errs []error) error {
+	var kept []error
+	for _, err := range errs {
+		if err != nil {
+			kept = append(kept, err)
+		}
+	}
+	switch len(kept) {
+	case 0:
+		return nil
+	case 1:
+		return kept[0]
+	}
+	return errors.Join(kept...)
 }
 
 func containsFold(s, sub string) bool {

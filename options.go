@@ -158,7 +158,9 @@ func CloseTimeout(d time.Duration) Option {
 // them.
 func Logger(l *slog.Logger) Option { return func(o *Options) error { o.Logger = l; return nil } }
 
-// DisconnectHandler is called when the connection drops.
+// DisconnectHandler is called when the connection drops, with an *OpError
+// wrapping the reason (nats.go's error underneath), or nil when the drop
+// was Close's doing.
 func DisconnectHandler(fn func(*Conn, error)) Option {
 	return func(o *Options) error { o.DisconnectHandler = fn; return nil }
 }

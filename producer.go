@@ -197,7 +197,7 @@ func (p *Producer) ProduceContext(ctx context.Context, message any, opts ...Prod
 			errs = append(errs, opErr("produce", t.name, err))
 		}
 	}
-	return errors.Join(errs...)
+	return joinErrs(errs)
 }
 
 // ProduceAsync sends a message without waiting and calls done with its
@@ -223,7 +223,7 @@ func (p *Producer) ProduceAsync(ctx context.Context, message any, done func(PubA
 			errs = append(errs, opErr("produce", t.name, err))
 		}
 	}
-	return errors.Join(errs...)
+	return joinErrs(errs)
 }
 
 // produceOptsPool holds the ProduceOpts the options are applied to: an
@@ -294,7 +294,7 @@ func (p *Producer) produceTo(ctx context.Context, t *target, message any, o *Pro
 	if err != nil {
 		return err
 	}
-	req.producer, req.station, req.partition = p, t.st.intern, partition
+	req.producer, req.station, req.name, req.partition = p, t.st.intern, t.name, partition
 	req.done, req.sync = done, !o.AsyncProduce
 	if err := a.send(&m, req, ackWait); err != nil {
 		return err
@@ -306,11 +306,11 @@ func (p *Producer) produceTo(ctx context.Context, t *target, message any, o *Pro
 	return err
 }
 
-// asyncFailure wraps the failure of an async produce without a done
-// callback, and keeps it for Flush unless an error handler will receive it.
-// It runs where the outcome is decided, so a Flush that returns has seen it.
+// asyncFailure keeps the failure of an async produce without a done
+// callback (wrapped by the caller) for Flush, unless an error handler will
+// receive it. It runs where the outcome is decided, so a Flush that returns
+// has seen it.
 func (p *Producer) asyncFailure(err error) error {
-	err = opErr("produce", p.stationLabel(), err)
 	if p.errHandler == nil && p.conn.opts.AsyncErrorHandler == nil {
 		p.failMu.Lock()
 		if len(p.failures) < maxFlushErrors {
@@ -337,15 +337,15 @@ func (p *Producer) reportAsync(err error) {
 }
 
 // takeFailures returns, and forgets, the async failures kept for Flush.
-func (p *Producer) takeFailures() error {
+func (p *Producer) takeFailures() []error {
 	p.failMu.Lock()
 	errs, more := p.failures, p.failMore
 	p.failures, p.failMore = nil, 0
 	p.failMu.Unlock()
 	if more > 0 {
-		errs = append(errs, fmt.Errorf("memphis: and %d more async produce failures", more))
+		errs = append(errs, opErr("produce", p.stationLabel(), fmt.Errorf("and %d more async produce failures", more)))
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 func (p *Producer) stationLabel() string {
@@ -371,7 +371,7 @@ func (p *Producer) stationLabel() string {
 // callbacks queued behind the running one: those run after it returns.
 func (p *Producer) Flush(ctx context.Context) error {
 	err := opErr("flush", p.stationLabel(), p.conn.acks.flush(ctx, p))
-	return errors.Join(err, p.takeFailures())
+	return joinErrs(append([]error{err}, p.takeFailures()...))
 }
 
 // Destroy flushes the producer and unregisters it from its stations. It is
@@ -393,9 +393,7 @@ func (p *Producer) DestroyContext(ctx context.Context) error {
 	if ferr != nil {
 		errs = append(errs, opErr("destroy producer", p.stationLabel(), ferr))
 	}
-	if err := p.takeFailures(); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, p.takeFailures()...)
 	for _, t := range p.targets {
 		req := wire.DestroyProducerReq{Name: p.name, StationName: t.name, Username: p.conn.username,
 			ConnectionID: p.conn.connID, ReqVersion: wire.DestroyReqVersion}
@@ -404,7 +402,7 @@ func (p *Producer) DestroyContext(ctx context.Context) error {
 		}
 	}
 	p.release()
-	return errors.Join(errs...)
+	return joinErrs(errs)
 }
 
 // release drops the producer's hold on its stations and its cache entry.
@@ -454,7 +452,7 @@ func (c *Conn) ProduceToStations(ctx context.Context, stationNames []string, nam
 	for _, s := range stationNames {
 		errs = append(errs, c.ProduceContext(ctx, s, name, message, opts, pOpts))
 	}
-	return errors.Join(errs...)
+	return joinErrs(errs)
 }
 
 func (c *Conn) cachedProducer(ctx context.Context, stationName, name string, opts []ProducerOpt) (*Producer, error) {

@@ -88,7 +88,8 @@ type pubReq struct {
 	ch        chan pubResult // a sync produce's outcome; buffered, empty when released
 	deadline  int64          // acker.now() after which the janitor fails it
 	producer  *Producer
-	station   string
+	station   string // internal name, for PubAck
+	name      string // the station's name, for errors
 	partition int
 	done      func(PubAck, error) // async with a callback
 	sync      bool
@@ -341,8 +342,11 @@ func (a *acker) complete(req *pubReq, ack PubAck, err error, answered bool) {
 		a.decided(p)
 		a.release(req)
 		return
-	case req.done == nil:
-		err = p.asyncFailure(err)
+	case err != nil:
+		err = opErr("produce", req.name, err)
+		if req.done == nil {
+			err = p.asyncFailure(err)
+		}
 	}
 	a.cb.push(a, cbItem{req: req, ack: ack, err: err})
 	a.decided(p) // after the push, so that a Flush that sees zero finds it queued

@@ -1,0 +1,487 @@
+package memphis_test
+
+import (
+	"context"
+	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"go/types"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/memphisdev/memphis.go"
+	"github.com/memphisdev/memphis.go/internal/testenv"
+)
+
+// errorAPI lists every exported function and method of the package that
+// hands back an error (or an iterator of them), as "Type.Method" or
+// "Function", read from the source so that a new call can not be missed.
+func errorAPI(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	var api []string
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if !ok || !fn.Name.IsExported() || fn.Type.Results == nil {
+				continue
+			}
+			returnsErr := false
+			for _, r := range fn.Type.Results.List {
+				s := types.ExprString(r.Type)
+				if s == "error" || strings.HasSuffix(s, ", error]") {
+					returnsErr = true
+				}
+			}
+			if !returnsErr {
+				continue
+			}
+			key := fn.Name.Name
+			if fn.Recv != nil {
+				recv := strings.TrimPrefix(types.ExprString(fn.Recv.List[0].Type), "*")
+				if !ast.IsExported(recv) {
+					continue
+				}
+				if fn.Name.Name == "Unwrap" { // the error types' own
+					continue
+				}
+				key = recv + "." + key
+			}
+			api = append(api, key)
+		}
+	}
+	slices.Sort(api)
+	return api
+}
+
+// apiEnv is what the failing calls work with: live objects, objects of a
+// closed connection, destroyed ones and a message of each kind.
+type apiEnv struct {
+	tt                  *testing.T // the running case
+	b                   *testenv.Broker
+	conn                *memphis.Conn
+	station             *memphis.Station
+	producer            *memphis.Producer
+	consumer            *memphis.Consumer
+	closedConn          *memphis.Conn
+	closedStation       *memphis.Station
+	closedProducer      *memphis.Producer
+	closedConsumer      *memphis.Consumer
+	closedMsg           *memphis.Msg // fetched, then its connection closed
+	destroyedProducer   *memphis.Producer
+	destroyedConsumer   *memphis.Consumer
+	unhandledProducer   *memphis.Producer // an async produce failed, no handler
+	cancelled, deadline context.Context
+	resent              *memphis.Msg // made on first use
+}
+
+// apiCase is one way a call fails, and the sentinel (or context error) it
+// must match.
+type apiCase struct {
+	call string
+	how  string
+	want error
+	run  func(e *apiEnv) error
+}
+
+func apiCases() []apiCase {
+	ok := []byte("ok")
+	noop := func([]*memphis.Msg, error, context.Context) {}
+	createStation := func(e *apiEnv) error { _, err := e.conn.CreateStation("no spaces!"); return err }
+	return []apiCase{
+		{"Connect", "no password", memphis.ErrInvalidOption, func(e *apiEnv) error {
+			_, err := memphis.Connect(e.b.Host, e.b.Username, memphis.Port(e.b.Port))
+			return err
+		}},
+		{"ConnectContext", "cancelled context", context.Canceled, func(e *apiEnv) error {
+			_, err := memphis.ConnectContext(e.cancelled, e.b.Host, e.b.Username, credentials(e.b)...)
+			return err
+		}},
+		{"Conn.AttachSchema", "no such schema", memphis.ErrSchemaNotFound, func(e *apiEnv) error {
+			return e.conn.AttachSchema("no-such-schema", e.station.Name())
+		}},
+		{"Conn.CreateConsumer", "closed connection", memphis.ErrConnClosed, func(e *apiEnv) error {
+			_, err := e.closedConn.CreateConsumer(e.station.Name(), "c2")
+			return err
+		}},
+		{"Conn.CreateConsumerContext", "expired context", context.DeadlineExceeded, func(e *apiEnv) error {
+			_, err := e.conn.CreateConsumerContext(e.deadline, e.station.Name(), "c2")
+			return err
+		}},
+		{"Conn.CreateMultiStationProducer", "no station", memphis.ErrInvalidOption, func(e *apiEnv) error {
+			_, err := e.conn.CreateMultiStationProducer(nil, "p")
+			return err
+		}},
+		{"Conn.CreateMultiStationProducerContext", "a bad station name", memphis.ErrInvalidName, func(e *apiEnv) error {
+			_, err := e.conn.CreateMultiStationProducerContext(context.Background(), []string{e.station.Name(), "no spaces!"}, "p")
+			return err
+		}},
+		{"Conn.CreateProducer", "bad name", memphis.ErrInvalidName, func(e *apiEnv) error {
+			_, err := e.conn.CreateProducer(e.station.Name(), "no spaces!")
+			return err
+		}},
+		{"Conn.CreateProducerContext", "cancelled context", context.Canceled, func(e *apiEnv) error {
+			_, err := e.conn.CreateProducerContext(e.cancelled, e.station.Name(), "p2")
+			return err
+		}},
+		{"Conn.CreateSchema", "unknown type", memphis.ErrInvalidOption, func(e *apiEnv) error {
+			return e.conn.CreateSchema("api-schema", "xml", "testdata/schemas/person.json")
+		}},
+		{"Conn.CreateSchemaContext", "missing file", memphis.ErrInvalidOption, func(e *apiEnv) error {
+			return e.conn.CreateSchemaContext(context.Background(), "api-schema", memphis.SchemaTypeJSON, "testdata/nothing.json")
+		}},
+		{"Conn.CreateStation", "bad name", memphis.ErrInvalidName, createStation},
+		{"Conn.CreateStationContext", "cancelled context", context.Canceled, func(e *apiEnv) error {
+			_, err := e.conn.CreateStationContext(e.cancelled, "api-cancelled")
+			return err
+		}},
+		{"Conn.DetachSchema", "closed connection", memphis.ErrConnClosed, func(e *apiEnv) error {
+			return e.closedConn.DetachSchema(e.station.Name())
+		}},
+		{"Conn.DetachSchemaContext", "bad station name", memphis.ErrInvalidName, func(e *apiEnv) error {
+			return e.conn.DetachSchemaContext(context.Background(), "no spaces!")
+		}},
+		{"Conn.EnforceSchema", "no such schema", memphis.ErrSchemaNotFound, func(e *apiEnv) error {
+			return e.conn.EnforceSchema("no-such-schema", e.station.Name())
+		}},
+		{"Conn.EnforceSchemaContext", "expired context", context.DeadlineExceeded, func(e *apiEnv) error {
+			return e.conn.EnforceSchemaContext(e.deadline, "no-such-schema", e.station.Name())
+		}},
+		{"Conn.FetchMessages", "zero batch", memphis.ErrInvalidOption, func(e *apiEnv) error {
+			_, err := e.conn.FetchMessages(e.station.Name(), "f", memphis.FetchBatchSize(0))
+			return err
+		}},
+		{"Conn.FetchMessagesContext", "closed connection", memphis.ErrConnClosed, func(e *apiEnv) error {
+			_, err := e.closedConn.FetchMessagesContext(context.Background(), e.station.Name(), "f")
+			return err
+		}},
+		{"Conn.Produce", "bad station name", memphis.ErrInvalidName, func(e *apiEnv) error {
+			return e.conn.Produce("no spaces!", "p", ok, nil, nil)
+		}},
+		{"Conn.ProduceContext", "cancelled context", context.Canceled, func(e *apiEnv) error {
+			return e.conn.ProduceContext(e.cancelled, e.station.Name(), "p", ok, nil, nil)
+		}},
+		{"Conn.ProduceToStations", "one bad station of two", memphis.ErrInvalidName, func(e *apiEnv) error {
+			return e.conn.ProduceToStations(context.Background(), []string{e.station.Name(), "no spaces!"}, "p", ok, nil, nil)
+		}},
+		{"Consumer.Consume", "destroyed consumer", memphis.ErrConsumerDestroyed, func(e *apiEnv) error {
+			return e.destroyedConsumer.Consume(noop)
+		}},
+		{"Consumer.ConsumeContext", "context ends", context.DeadlineExceeded, func(e *apiEnv) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			return e.consumer.ConsumeContext(ctx, noop)
+		}},
+		{"Consumer.Destroy", "closed connection", memphis.ErrConnClosed, func(e *apiEnv) error {
+			return e.closedConsumer.Destroy()
+		}},
+		{"Consumer.DestroyContext", "expired context", context.DeadlineExceeded, func(e *apiEnv) error {
+			cons := mustConsumer(e.t(), e.conn, e.station.Name(), "to-destroy")
+			return cons.DestroyContext(e.deadline)
+		}},
+		{"Consumer.Fetch", "zero batch", memphis.ErrInvalidOption, func(e *apiEnv) error {
+			_, err := e.consumer.Fetch(0, false)
+			return err
+		}},
+		{"Consumer.FetchContext", "cancelled context", context.Canceled, func(e *apiEnv) error {
+			_, err := e.consumer.FetchContext(e.cancelled, 1, false)
+			return err
+		}},
+		{"Consumer.Messages", "destroyed consumer", memphis.ErrConsumerDestroyed, func(e *apiEnv) error {
+			for _, err := range e.destroyedConsumer.Messages(context.Background()) {
+				return err
+			}
+			return nil
+		}},
+		{"Headers.Add", "reserved key", memphis.ErrReservedHeader, func(e *apiEnv) error {
+			var h memphis.Headers
+			return h.Add("$memphis_x", "v")
+		}},
+		{"Msg.Ack", "closed connection", memphis.ErrConnClosed, func(e *apiEnv) error { return e.closedMsg.Ack() }},
+		{"Msg.DataDeserialized", "never fails: undecodable data comes back raw", nil, func(e *apiEnv) error {
+			_, err := e.closedMsg.DataDeserialized()
+			return err
+		}},
+		{"Msg.DeadLetter", "closed connection", memphis.ErrConnClosed, func(e *apiEnv) error {
+			return e.closedMsg.DeadLetter("reason")
+		}},
+		{"Msg.Delay", "negative delay", memphis.ErrInvalidOption, func(e *apiEnv) error { return e.closedMsg.Delay(-time.Second) }},
+		{"Msg.DeliveryCount", "re-sent dead letter", memphis.ErrNotSupported, func(e *apiEnv) error {
+			_, err := resentMsg(e).DeliveryCount()
+			return err
+		}},
+		{"Msg.GetSequenceNumber", "re-sent dead letter", memphis.ErrNotSupported, func(e *apiEnv) error {
+			_, err := resentMsg(e).GetSequenceNumber()
+			return err
+		}},
+		{"Msg.GetTimeSent", "re-sent dead letter", memphis.ErrNotSupported, func(e *apiEnv) error {
+			_, err := resentMsg(e).GetTimeSent()
+			return err
+		}},
+		{"Msg.Nack", "closed connection", memphis.ErrConnClosed, func(e *apiEnv) error { return e.closedMsg.Nack() }},
+		{"Producer.Destroy", "closed connection", memphis.ErrConnClosed, func(e *apiEnv) error {
+			return e.closedProducer.Destroy()
+		}},
+		{"Producer.DestroyContext", "expired context", context.DeadlineExceeded, func(e *apiEnv) error {
+			p := mustProducer(e.t(), e.conn, e.station.Name(), "to-destroy")
+			return p.DestroyContext(e.deadline)
+		}},
+		{"Producer.Flush", "an async failure no handler took", memphis.ErrStationNotFound, func(e *apiEnv) error {
+			return e.unhandledProducer.Flush(testCtx(e.t(), 10*time.Second))
+		}},
+		{"Producer.Produce", "destroyed producer", memphis.ErrProducerDestroyed, func(e *apiEnv) error {
+			return e.destroyedProducer.Produce(ok)
+		}},
+		{"Producer.ProduceAsync", "nil callback", memphis.ErrInvalidOption, func(e *apiEnv) error {
+			return e.producer.ProduceAsync(context.Background(), ok, nil)
+		}},
+		{"Producer.ProduceContext", "cancelled context", context.Canceled, func(e *apiEnv) error {
+			return e.producer.ProduceContext(e.cancelled, ok)
+		}},
+		{"Station.CreateConsumer", "bad group", memphis.ErrInvalidName, func(e *apiEnv) error {
+			_, err := e.station.CreateConsumer("c3", memphis.ConsumerGroup("no spaces!"))
+			return err
+		}},
+		{"Station.CreateConsumerContext", "closed connection", memphis.ErrConnClosed, func(e *apiEnv) error {
+			_, err := e.closedStation.CreateConsumerContext(context.Background(), "c3")
+			return err
+		}},
+		{"Station.CreateProducer", "closed connection", memphis.ErrConnClosed, func(e *apiEnv) error {
+			_, err := e.closedStation.CreateProducer("p3")
+			return err
+		}},
+		{"Station.CreateProducerContext", "expired context", context.DeadlineExceeded, func(e *apiEnv) error {
+			_, err := e.station.CreateProducerContext(e.deadline, "p3")
+			return err
+		}},
+		{"Station.Destroy", "closed connection", memphis.ErrConnClosed, func(e *apiEnv) error {
+			return e.closedStation.Destroy()
+		}},
+		{"Station.DestroyContext", "cancelled context", context.Canceled, func(e *apiEnv) error {
+			return e.station.DestroyContext(e.cancelled)
+		}},
+	}
+}
+
+// TestEveryAPIErrorIsAnOpError: "Every error the SDK returns starts with
+// memphis:; those of calls on a connection, station, producer or consumer
+// are *memphis.OpError values that name the call and wrap the cause", for
+// every exported call that returns an error (read from the source: a new
+// call without a case here fails the test), each made to fail in one way;
+// context errors stay matchable with errors.Is.
+func TestEveryAPIErrorIsAnOpError(t *testing.T) {
+	cases := apiCases()
+	api := errorAPI(t)
+	covered := map[string]bool{}
+	for _, c := range cases {
+		covered[c.call] = true
+		if !slices.Contains(api, c.call) {
+			t.Errorf("case for %s, which is not an exported call returning an error", c.call)
+		}
+	}
+	for _, call := range api {
+		if !covered[call] {
+			t.Errorf("%s returns an error but has no case here", call)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	e := newAPIEnv(t)
+	for _, c := range cases {
+		t.Run(c.call+"/"+c.how, func(t *testing.T) {
+			e.tt = t
+			err := c.run(e)
+			if c.want == nil {
+				if err != nil {
+					t.Fatalf("err = %v, want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, c.want) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+			op, isOp := err.(*memphis.OpError)
+			if !isOp {
+				t.Fatalf("err is a %T, not an *OpError: %v", err, err)
+			}
+			if op.Op == "" || !strings.HasPrefix(err.Error(), "memphis: "+op.Op) {
+				t.Errorf("OpError %q does not start with memphis: and its call (%q)", err, op.Op)
+			}
+			if strings.Contains(err.Error(), ": memphis: ") {
+				t.Errorf("%q repeats the memphis: prefix", err)
+			}
+		})
+	}
+}
+
+func (e *apiEnv) t() *testing.T { return e.tt }
+
+func newAPIEnv(t *testing.T) *apiEnv {
+	b := testenv.Start(t)
+	e := &apiEnv{b: b, conn: connect(t, b, memphis.Logger(discardLogger()))}
+	var err error
+	name := testenv.Name(t, "api")
+	if e.station, err = e.conn.CreateStation(name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.station.Destroy() })
+	e.producer = mustProducer(t, e.conn, name, "p")
+	e.consumer = mustConsumer(t, e.conn, name, "c", memphis.BatchMaxWaitTime(200*time.Millisecond))
+	e.destroyedProducer = mustProducer(t, e.conn, name, "gone-p")
+	if err := e.destroyedProducer.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	e.destroyedConsumer = mustConsumer(t, e.conn, name, "gone-c")
+	if err := e.destroyedConsumer.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+
+	// An async produce to a station destroyed under its producer fails with
+	// nobody listening: its Destroy returns the failure.
+	doomed := testenv.Name(t, "api-doomed")
+	e.unhandledProducer = mustProducer(t, e.conn, doomed, "p")
+	destroyUnder(t, b, doomed)
+	if err := e.unhandledProducer.Produce([]byte("lost"), memphis.AsyncProduce(), memphis.AckWaitSec(2)); err != nil {
+		t.Fatal(err)
+	}
+
+	// A connection with a station, producer, consumer and a fetched
+	// message, then closed.
+	e.closedConn, err = memphis.Connect(b.Host, b.Username, append(credentials(b), memphis.Logger(discardLogger()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.closedStation, err = e.closedConn.CreateStation(name); err != nil {
+		t.Fatal(err)
+	}
+	e.closedProducer = mustProducer(t, e.closedConn, name, "closed-p")
+	e.closedConsumer = mustConsumer(t, e.closedConn, name, "closed-c", memphis.BatchMaxWaitTime(time.Second))
+	if err := e.closedProducer.Produce([]byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := e.closedConsumer.FetchContext(testCtx(t, 10*time.Second), 1, false)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("fetch: %d, %v", len(msgs), err)
+	}
+	e.closedMsg = msgs[0]
+	e.closedConn.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	e.cancelled = ctx
+	ctx, cancel = context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	t.Cleanup(cancel)
+	e.deadline = ctx
+	return e
+}
+
+// resentMsg is a message the in-process broker re-sent from the
+// dead-letter station, as the Memphis UI's "resend" does: the only kind
+// without stream metadata.
+func resentMsg(e *apiEnv) *memphis.Msg {
+	if e.resent != nil {
+		return e.resent
+	}
+	t := e.tt
+	b := testenv.Local(t)
+	c := connect(t, b)
+	station := testenv.Name(t, "api-resent")
+	p := mustProducer(t, c, station, "p")
+	if err := p.Produce([]byte("poison")); err != nil {
+		t.Fatal(err)
+	}
+	cons := mustConsumer(t, c, station, "c", memphis.BatchMaxWaitTime(100*time.Millisecond))
+	ctx := testCtx(t, 30*time.Second)
+	msgs, err := cons.FetchContext(ctx, 1, false)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("fetch: %d, %v", len(msgs), err)
+	}
+	if err := msgs[0].DeadLetter("for the API test"); err != nil {
+		t.Fatal(err)
+	}
+	// The report is fire-and-forget; only the broker's store shows it landed.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for len(b.Server.DeadLetters(station)) == 0 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatal("the dead letter was never recorded")
+		}
+	}
+	if _, err := b.Server.ResendDeadLetters(station); err != nil {
+		t.Fatal(err)
+	}
+	for e.resent == nil {
+		msgs, err := cons.FetchContext(ctx, 1, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) == 1 && msgs[0].IsResent() {
+			e.resent = msgs[0]
+		}
+	}
+	return e.resent
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestCallbackErrorsAreOpErrors: the errors the SDK hands to callbacks are
+// *OpError values too, naming the station: a ProduceAsync done callback,
+// ProducerErrorHandler, AsyncErrorHandler and DisconnectHandler. (The
+// consume callbacks are checked by TestEachConsumeFailureReachesOneDestination.)
+func TestCallbackErrorsAreOpErrors(t *testing.T) {
+	b := testenv.Local(t) // shut down at the end, for DisconnectHandler
+	got := make(chan error, 8)
+	send := func(err error) { got <- err }
+	c := connect(t, b,
+		memphis.AsyncErrorHandler(func(_ *memphis.Producer, err error) { send(err) }),
+		memphis.DisconnectHandler(func(_ *memphis.Conn, err error) { send(err) }),
+		memphis.MaxReconnect(0), memphis.Logger(discardLogger()))
+	station := testenv.Name(t, "cb-errors")
+	withHandler := mustProducer(t, c, station, "with", memphis.ProducerErrorHandler(func(_ *memphis.Producer, err error) { send(err) }))
+	without := mustProducer(t, c, station, "without")
+	destroyUnder(t, b, station)
+	if err := withHandler.Produce([]byte("x"), memphis.AsyncProduce(), memphis.AckWaitSec(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := without.Produce([]byte("x"), memphis.AsyncProduce(), memphis.AckWaitSec(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := without.ProduceAsync(context.Background(), []byte("x"), func(_ memphis.PubAck, err error) { send(err) }, memphis.AckWaitSec(2)); err != nil {
+		t.Fatal(err)
+	}
+	for _, what := range []string{"ProducerErrorHandler", "AsyncErrorHandler", "done"} {
+		err := within(t, got, 20*time.Second, what)
+		op, isOp := err.(*memphis.OpError)
+		if !isOp || op.Op != "produce" || op.Station != station {
+			t.Errorf("%s got %T %v, want an *OpError of produce on %s", what, err, err, station)
+		}
+		if !errors.Is(err, memphis.ErrStationNotFound) && !errors.Is(err, memphis.ErrTimeout) {
+			t.Errorf("%s got %v, want its kind", what, err)
+		}
+	}
+	b.Server.Shutdown()
+	err := within(t, got, 20*time.Second, "DisconnectHandler")
+	if _, isOp := err.(*memphis.OpError); !isOp || !strings.HasPrefix(err.Error(), "memphis: connection") {
+		t.Errorf("DisconnectHandler got %T %v, want an *OpError", err, err)
+	}
+}
