@@ -205,6 +205,12 @@ func TestNackDelayAndDeliveryCount(t *testing.T) {
 	_ = third[0].Ack()
 }
 
+// TestDeadLetterReachesTheDLSStation: "the broker keeps it in the station's
+// dead-letter store and copies it to the DlsStation", for a message given up
+// with DeadLetter and for a poison message, and each copy's headers say
+// where it came from and why, as far as Memphis 1.4.4 lets them: "type" is
+// "unacked" for both kinds, and the reason given to DeadLetter is kept only
+// in the broker's own record.
 func TestDeadLetterReachesTheDLSStation(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
@@ -218,27 +224,53 @@ func TestDeadLetterReachesTheDLSStation(t *testing.T) {
 	if err := p.Produce([]byte("bad-one"), memphis.MsgHeaders(h)); err != nil {
 		t.Fatal(err)
 	}
-	cons := mustConsumer(t, c, station, "c", memphis.BatchMaxWaitTime(2*time.Second))
-	msgs, err := cons.Fetch(1, false)
-	if err != nil || len(msgs) != 1 {
+	if err := p.Produce([]byte("poison-one"), memphis.MsgHeaders(h)); err != nil {
+		t.Fatal(err)
+	}
+	// One delivery allowed: a message left unacked past MaxAckTime is
+	// poison when a pull is waiting (Memphis 1.4.4's JetStream decides it
+	// only then), so the second fetch below outlasts the ack time.
+	cons := mustConsumer(t, c, station, "c", memphis.BatchMaxWaitTime(2*time.Second),
+		memphis.MaxMsgDeliveries(1), memphis.MaxAckTime(time.Second))
+	msgs, err := cons.Fetch(2, false)
+	if err != nil || len(msgs) != 2 {
 		t.Fatalf("fetch: %d, %v", len(msgs), err)
+	}
+	if string(msgs[0].Data()) != "bad-one" {
+		t.Fatalf("first message %q", msgs[0].Data())
 	}
 	if err := msgs[0].DeadLetter("cannot parse"); err != nil {
 		t.Fatal(err)
 	}
-	// The group does not get it again.
-	if again, _ := cons.Fetch(1, false); len(again) != 0 {
-		t.Fatalf("dead-lettered message delivered again")
+	// Neither comes to the group again: one was given up, the other ran
+	// out of deliveries.
+	if again, _ := cons.FetchContext(testCtx(t, 10*time.Second), 2, false); len(again) != 0 {
+		t.Fatalf("%d dead letters delivered again", len(again))
 	}
-	// The broker copies it to the DLS station (within ~5 s on the real one).
+	// The broker copies both to the DLS station (within ~5 s on the real one).
 	watcher := mustConsumer(t, c, dls, "watch", memphis.BatchMaxWaitTime(time.Second))
-	got := fetchAll(t, watcher, 1, 15*time.Second)
-	if string(got[0].Data()) != "bad-one" {
-		t.Fatalf("DLS station got %q", got[0].Data())
+	got := map[string]map[string]string{}
+	for _, m := range fetchAll(t, watcher, 2, 30*time.Second) {
+		got[string(m.Data())] = m.GetHeaders()
 	}
-	hdrs := got[0].GetHeaders()
-	if hdrs["userh"] != "v" || hdrs["station"] != station || hdrs["type"] != "unacked" {
-		t.Errorf("DLS copy headers = %v", hdrs)
+	for _, payload := range []string{"bad-one", "poison-one"} {
+		hdrs := got[payload]
+		if hdrs["userh"] != "v" || hdrs["station"] != station || hdrs["type"] != "unacked" {
+			t.Errorf("DLS copy of %s has headers %v, want userh=v station=%s type=unacked", payload, hdrs, station)
+		}
+		if _, ok := hdrs["validation_error"]; ok {
+			t.Errorf("DLS copy of %s carries a validation error", payload)
+		}
+	}
+	if b.Server == nil {
+		return // Memphis 1.4.4 keeps its records in its database
+	}
+	reasons := map[string]string{}
+	for _, d := range b.Server.DeadLetters(station) {
+		reasons[string(d.Data)] = d.Reason
+	}
+	if len(reasons) != 2 || reasons["bad-one"] != "cannot parse" || reasons["poison-one"] != "" {
+		t.Errorf("dead-letter records' reasons = %q", reasons)
 	}
 }
 

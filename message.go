@@ -162,8 +162,11 @@ func (m *Msg) Delay(d time.Duration) error {
 }
 
 // DeadLetter moves the message to the dead-letter station with a reason:
-// the consumer group does not get it again (other groups still do). A
-// no-op on a re-sent dead-letter message.
+// the consumer group does not get it again (other groups still do). The
+// broker keeps the reason with its dead-letter record; the copy it puts in
+// the station's DlsStation carries the headers "station" and "type"
+// ("unacked", as for a poison message), not the reason (Memphis 1.4.4 has
+// no way to). A no-op on a re-sent dead-letter message.
 func (m *Msg) DeadLetter(reason string) error {
 	if m.resent {
 		return nil

@@ -282,8 +282,11 @@ func PartitionsNumber(n int) StationOpt {
 	return func(o *StationOpts) error { o.PartitionsNumber = n; return nil }
 }
 
-// DlsStation names a station that receives a copy of every dead-letter event.
-// Default: none.
+// DlsStation names a station that receives a copy of every dead-letter
+// event: the message with its headers, plus "station" (where it came from)
+// and "type" ("unacked" for poison and dead-lettered messages,
+// "failed_schema" for schema failures, which also carry
+// "validation_error"). Default: none.
 func DlsStation(name string) StationOpt {
 	return func(o *StationOpts) error { o.DlsStation = name; return nil }
 }

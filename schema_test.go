@@ -671,6 +671,9 @@ func TestSchemaDeadLetter(t *testing.T) {
 	if string(m.Data()) != string(badOn) || h["type"] != "failed_schema" || h["station"] != on || h["x"] != "from-on" {
 		t.Errorf("DLS message %q with headers %v, want %q with type=failed_schema station=%s x=from-on", m.Data(), h, badOn, on)
 	}
+	if h["validation_error"] != se.Err.Error() {
+		t.Errorf("DLS message's validation_error header = %q, want the validator's reason %q", h["validation_error"], se.Err.Error())
+	}
 	if more := fetchDLS(300 * time.Millisecond); len(more) != 0 {
 		t.Errorf("DLS station: %d more messages (%q), want none from %s", len(more), more[0].Data(), off)
 	}

@@ -123,6 +123,10 @@ func (c *Conn) reportSchemaFailure(st *stationState, producer string, partition 
 	}
 	h[wire.HdrConnectionID] = c.connID
 	h[wire.HdrProducedBy] = producer
+	// The broker copies these headers onto the message it puts in the
+	// station's DlsStation, the only place a reader of that station can
+	// learn why the message is there.
+	h[wire.HdrDLSValidationError] = se.Err.Error()
 	report := wire.SchemaverseDLSMsg{
 		StationName:     st.intern,
 		Producer:        wire.ProducerDetails{Name: producer, ConnectionID: c.connID},

@@ -12,12 +12,13 @@ import (
 	"github.com/memphisdev/memphis.go/internal/wire"
 )
 
-// Dead-letter record types and the "type" header of their copies (Q15).
+// Dead-letter record types and the "type" header of their copies: the real
+// broker types a client's dead letter "unacked", like a poison message.
 const (
 	dlsPoison        = "poison"
 	dlsSchema        = "schema"
-	copyUnacked      = "unacked"
-	copyFailedSchema = "failed_schema"
+	copyUnacked      = wire.DLSTypeUnacked
+	copyFailedSchema = wire.DLSTypeFailedSchema
 )
 
 // onMaxDeliveries handles JetStream's advisory for a message that ran out

@@ -316,11 +316,15 @@ func (cp *controlPlane) destroyStation(body []byte) []byte {
 	return nil
 }
 
-// pickPartition chooses where a dead-letter copy goes: any partition (the
-// real broker never picks the last one, Q26).
+// pickPartition chooses where a dead-letter copy goes, as Memphis 1.4.4
+// does: at random among the station's partitions but the last (it draws an
+// index below len-1), so with one or two partitions always the first.
 func pickPartition(st *station) int {
-	if len(st.Partitions) == 0 {
+	switch len(st.Partitions) {
+	case 0:
 		return 0
+	case 1, 2:
+		return st.Partitions[0]
 	}
-	return st.Partitions[rand.IntN(len(st.Partitions))]
+	return st.Partitions[rand.IntN(len(st.Partitions)-1)]
 }

@@ -70,9 +70,17 @@ const (
 	HdrReservedPrefix = "$memphis"
 	// DLSProducer is the producer name the broker writes into re-sent messages.
 	DLSProducer = "$memphis_dls"
-	// Headers the broker adds to copies it sends to a station's DLS station.
-	HdrDLSStation = "station"
-	HdrDLSType    = "type"
+	// Headers the broker adds to copies it sends to a station's DLS station:
+	// the source station's name, and the kind of dead letter, DLSTypeUnacked
+	// (a poison message, and a client's dead letter alike) or
+	// DLSTypeFailedSchema. The broker copies every header of a schema
+	// failure's report, so the SDK adds the validator's reason there as
+	// HdrDLSValidationError.
+	HdrDLSStation         = "station"
+	HdrDLSType            = "type"
+	HdrDLSValidationError = "validation_error"
+	DLSTypeUnacked        = "unacked"
+	DLSTypeFailedSchema   = "failed_schema"
 )
 
 // Request versions sent by current SDKs.
