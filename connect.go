@@ -260,6 +260,16 @@ func (c *Conn) dial(ctx context.Context) error {
 			fn(c)
 		}
 	}
+	// Without a handler of its own, nats.go prints asynchronous errors (a
+	// slow consumer, a permissions violation) to stderr; they belong in the
+	// SDK's log.
+	nopts.AsyncErrorCB = func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		if sub != nil {
+			c.log.Warn("memphis: nats error", "subject", sub.Subject, "err", err)
+			return
+		}
+		c.log.Warn("memphis: nats error", "err", err)
+	}
 	nopts.ClosedCB = func(*nats.Conn) {
 		if fn := c.opts.ClosedHandler; fn != nil {
 			fn(c)
@@ -348,12 +358,29 @@ func (c *Conn) ConnectionID() string { return c.connID }
 // running, when called from a callback), and closes the connection. From
 // the moment it starts, new produces fail with ErrConnClosed. Producers
 // and consumers stay registered on the broker (use Destroy to remove
-// them). Close is idempotent.
+// them). Produces still unacknowledged when the wait ends fail with
+// ErrConnClosed, and Close logs a warning about them. Close is idempotent.
+// It is CloseContext with a context that ends after CloseTimeout
+// (DefaultCloseTimeout).
 func (c *Conn) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
+	defer cancel()
+	if err := c.CloseContext(ctx); err != nil {
+		c.log.Warn("memphis: closing with unacknowledged async produces", "err", err)
+	}
+}
+
+// CloseContext is Close with ctx, instead of CloseTimeout, bounding the
+// wait for outstanding asynchronous produces. It returns an *OpError
+// wrapping ErrTimeout and ctx's error if ctx ended first (those produces
+// then fail with ErrConnClosed); it logs nothing. Stopping the consumers
+// waits for their running handlers whatever ctx says. Closing a closed
+// connection returns nil.
+func (c *Conn) CloseContext(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return
+		return nil
 	}
 	c.closed = true
 	c.acks.closing.Store(true)
@@ -366,13 +393,10 @@ func (c *Conn) Close() {
 		cons.StopConsume()
 		cons.release()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
-	if err := c.acks.flush(ctx, nil); err != nil {
-		c.log.Warn("memphis: closing with unacknowledged async produces", "err", err)
-	}
-	cancel()
+	err := c.acks.flush(ctx, nil)
 	c.acks.stop()
 	c.nc.Close()
+	return opErr("close", "", err)
 }
 
 func (c *Conn) isClosed() bool {

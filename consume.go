@@ -429,9 +429,12 @@ func (r *consumeRun) pull(partition int) {
 	nc := c.conn.nc
 	inbox := nc.NewInbox()
 	// Sized for everything that can be outstanding, so nats.go never has to
-	// drop a message for a full channel.
+	// drop a message for a full channel: two requests' worth, since after a
+	// reconnect (or a request thought lost) the puller asks again while the
+	// old request may still be served, by a cluster's stream leader say;
+	// the old one has expired by the time the timer could make it three.
 	depth := pullDepth(size)
-	ch := make(chan *nats.Msg, maxPullDepth(size)+32)
+	ch := make(chan *nats.Msg, 2*maxPullDepth(size)+32)
 	sub, err := nc.ChanSubscribe(inbox, ch)
 	if err != nil {
 		r.fail(mapNATSErr(err))
@@ -503,7 +506,9 @@ func (r *consumeRun) pull(partition int) {
 				status, pending, desc := classify(m)
 				switch status {
 				case statusMsg:
-					outstanding--
+					// Below zero it would be a request an old one is still
+					// serving; asking for more than depth would overrun ch.
+					outstanding = max(0, outstanding-1)
 					received++
 					if batch == nil {
 						batch = make([]*Msg, 0, size)

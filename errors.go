@@ -50,9 +50,9 @@ var (
 	// ErrConnectionLost: the connection dropped while a produce awaited its
 	// acknowledgement, so whether the broker stored it is unknown.
 	ErrConnectionLost = errors.New("memphis: connection lost before acknowledgement")
-	// ErrMaxPending: too many asynchronous produces await acknowledgement and
-	// none completed within the wait allowed.
-	ErrMaxPending = errors.New("memphis: too many pending async produces")
+	// ErrMaxPending: MaxPending produces (sync and async alike) await
+	// acknowledgement and none completed within the wait allowed.
+	ErrMaxPending = errors.New("memphis: too many pending produces")
 	// ErrProducerDestroyed: the producer was destroyed.
 	ErrProducerDestroyed = errors.New("memphis: producer destroyed")
 	// ErrConsumerDestroyed: the consumer was destroyed.

@@ -3,12 +3,7 @@ package memphis_test
 import (
 	"context"
 	"errors"
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"go/types"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -23,50 +18,12 @@ import (
 // "Function", read from the source so that a new call can not be missed.
 func errorAPI(t *testing.T) []string {
 	t.Helper()
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
 	var api []string
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range f.Decls {
-			fn, ok := d.(*ast.FuncDecl)
-			if !ok || !fn.Name.IsExported() || fn.Type.Results == nil {
-				continue
-			}
-			returnsErr := false
-			for _, r := range fn.Type.Results.List {
-				s := types.ExprString(r.Type)
-				if s == "error" || strings.HasSuffix(s, ", error]") {
-					returnsErr = true
-				}
-			}
-			if !returnsErr {
-				continue
-			}
-			key := fn.Name.Name
-			if fn.Recv != nil {
-				recv := strings.TrimPrefix(types.ExprString(fn.Recv.List[0].Type), "*")
-				if !ast.IsExported(recv) {
-					continue
-				}
-				if fn.Name.Name == "Unwrap" { // the error types' own
-					continue
-				}
-				key = recv + "." + key
-			}
-			api = append(api, key)
+	for _, f := range exportedAPI(t) {
+		if f.returnsErr && f.name != "Unwrap" { // Unwrap: the error types' own
+			api = append(api, f.key)
 		}
 	}
-	slices.Sort(api)
 	return api
 }
 
@@ -115,6 +72,9 @@ func apiCases() []apiCase {
 		}},
 		{"Conn.AttachSchema", "no such schema", memphis.ErrSchemaNotFound, func(e *apiEnv) error {
 			return e.conn.AttachSchema("no-such-schema", e.station.Name())
+		}},
+		{"Conn.CloseContext", "expired context with a produce awaiting acknowledgement", context.DeadlineExceeded, func(e *apiEnv) error {
+			return stalled(e.t()).conn.CloseContext(e.deadline)
 		}},
 		{"Conn.CreateConsumer", "closed connection", memphis.ErrConnClosed, func(e *apiEnv) error {
 			_, err := e.closedConn.CreateConsumer(e.station.Name(), "c2")

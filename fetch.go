@@ -45,6 +45,11 @@ func (c *Consumer) fetch(ctx context.Context, batchSize int, prefetch bool, opts
 	if err := c.checkUsable(); err != nil {
 		return nil, err
 	}
+	// A done context fails before anything is asked of the broker, rather
+	// than racing the answer.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
 	if batchSize < 1 || batchSize > MaxBatchSize {
 		return nil, fmt.Errorf("%w: batch size %d must be 1 to %d", ErrInvalidOption, batchSize, MaxBatchSize)
 	}

@@ -147,8 +147,9 @@ const (
 	// DefaultRequestTimeout bounds control-plane calls (create, destroy,
 	// schemas) whose context has no deadline.
 	DefaultRequestTimeout = 20 * time.Second
-	// DefaultMaxPending is how many asynchronous produces a connection lets
-	// await acknowledgement before AsyncProduce waits for room.
+	// DefaultMaxPending is how many produces, sync and async alike, a
+	// connection lets await acknowledgement at once; the next one waits for
+	// room.
 	DefaultMaxPending = 4096
 	// DefaultCloseTimeout bounds how long Close waits for outstanding
 	// asynchronous produces to be acknowledged.

@@ -59,8 +59,8 @@ type Options struct {
 	TLSOpts TLSOpts
 	// TLSConfig is a ready TLS configuration; it takes precedence over TLSOpts.
 	TLSConfig *tls.Config
-	// MaxPending bounds asynchronous produces awaiting acknowledgement on this
-	// connection. Default DefaultMaxPending.
+	// MaxPending bounds the produces, sync and async alike, awaiting
+	// acknowledgement on this connection at once. Default DefaultMaxPending.
 	MaxPending int
 	// CloseTimeout bounds how long Close waits for outstanding asynchronous
 	// produces. Default DefaultCloseTimeout.
@@ -142,12 +142,15 @@ func TLSConfig(cfg *tls.Config) Option {
 	return func(o *Options) error { o.TLSConfig = cfg; return nil }
 }
 
-// MaxPending bounds asynchronous produces awaiting acknowledgement on the
-// connection. Default DefaultMaxPending.
+// MaxPending bounds the produces, sync and async alike, awaiting
+// acknowledgement on the connection at once; past it, a produce waits for
+// room (bounded by its context and AckWaitSec) and then fails with
+// ErrMaxPending. Default DefaultMaxPending.
 func MaxPending(n int) Option { return func(o *Options) error { o.MaxPending = n; return nil } }
 
 // CloseTimeout bounds how long Close waits for outstanding asynchronous
-// produces. Default DefaultCloseTimeout.
+// produces (CloseContext takes a context instead). Default
+// DefaultCloseTimeout.
 func CloseTimeout(d time.Duration) Option {
 	return func(o *Options) error { o.CloseTimeout = d; return nil }
 }

@@ -182,10 +182,10 @@ func (p *Producer) Produce(message any, opts ...ProduceOpt) error {
 	return p.ProduceContext(context.Background(), message, opts...)
 }
 
-// ProduceContext sends a message. ctx bounds the wait for room among
-// pending async produces and, for a sync produce, for the acknowledgement
-// (which AckWaitSec bounds too). A multi-station producer sends to every
-// station and joins the errors.
+// ProduceContext sends a message. ctx bounds the wait for room among the
+// MaxPending produces awaiting acknowledgement and, for a sync produce, the
+// wait for its own acknowledgement (which AckWaitSec bounds too). A
+// multi-station producer sends to every station and joins the errors.
 func (p *Producer) ProduceContext(ctx context.Context, message any, opts ...ProduceOpt) error {
 	o, err := produceOptions(opts)
 	if err != nil {

@@ -613,6 +613,10 @@ func (b *Broker) dialInternal() (*nats.Conn, jetstream.JetStream, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(50*time.Millisecond),
 		nats.NoCallbacksAfterClientClose(),
+		// nats.go would print asynchronous errors to stderr.
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			b.log.Warn("broker: control-plane connection", "err", err)
+		}),
 	)
 	if err != nil {
 		return nil, nil, fmt.Errorf("broker: control-plane connection: %w", err)
