@@ -24,7 +24,8 @@
 //		}
 //	})
 //
-// The examples below run against an in-process broker from package
+// The package's examples (pkg.go.dev shows them; go doc does not) run
+// against an in-process broker from package
 // github.com/memphisdev/memphis.go/memphistest, which your own tests can use
 // too; the repository's examples/ directory holds complete programs.
 //

@@ -161,7 +161,8 @@ func CloseTimeout(d time.Duration) Option {
 // them.
 func Logger(l *slog.Logger) Option { return func(o *Options) error { o.Logger = l; return nil } }
 
-// DisconnectHandler is called when the connection drops, with an *OpError
+// DisconnectHandler is called when the connection drops (default: none),
+// with an *OpError
 // wrapping the reason (nats.go's error underneath), or nil when the drop
 // was Close's doing.
 func DisconnectHandler(fn func(*Conn, error)) Option {
@@ -169,11 +170,13 @@ func DisconnectHandler(fn func(*Conn, error)) Option {
 }
 
 // ReconnectHandler is called when the connection is re-established.
+// Default: none.
 func ReconnectHandler(fn func(*Conn)) Option {
 	return func(o *Options) error { o.ReconnectHandler = fn; return nil }
 }
 
 // ClosedHandler is called once the connection is closed for good.
+// Default: none.
 func ClosedHandler(fn func(*Conn)) Option {
 	return func(o *Options) error { o.ClosedHandler = fn; return nil }
 }
@@ -373,7 +376,8 @@ func AsyncProduce() ProduceOpt {
 	return func(o *ProduceOpts) error { o.AsyncProduce = true; return nil }
 }
 
-// SyncProduce waits for the broker's acknowledgement (the default).
+// SyncProduce waits for the broker's acknowledgement: it undoes an earlier
+// AsyncProduce. This is the default (DefaultAsyncProduce is false).
 func SyncProduce() ProduceOpt {
 	return func(o *ProduceOpts) error { o.AsyncProduce = false; return nil }
 }
@@ -387,7 +391,8 @@ func SyncProduce() ProduceOpt {
 func MsgId(id string) ProduceOpt { return func(o *ProduceOpts) error { o.MsgId = id; return nil } }
 
 // ProducerPartitionKey routes the message by key: the same key always goes
-// to the same partition, as with every Memphis SDK.
+// to the same partition, as with every Memphis SDK. Default: none (see
+// ProducerPartitionNumber).
 func ProducerPartitionKey(key string) ProduceOpt {
 	return func(o *ProduceOpts) error { o.PartitionKey, o.byKey = key, true; return nil }
 }
@@ -575,7 +580,8 @@ type FetchOpts struct {
 // FetchOpt configures Conn.FetchMessages.
 type FetchOpt func(*FetchOpts) error
 
-// FetchConsumerGroup: see ConsumerGroup.
+// FetchConsumerGroup: see ConsumerGroup. Default: a group named after the
+// consumer.
 func FetchConsumerGroup(cg string) FetchOpt {
 	return func(o *FetchOpts) error { o.ConsumerGroup = cg; return nil }
 }
@@ -606,12 +612,13 @@ func FetchConsumerGenUniqueSuffix() FetchOpt {
 	return func(o *FetchOpts) error { o.GenUniqueSuffix = true; return nil }
 }
 
-// FetchConsumerErrorHandler: see ConsumerErrorHandler.
+// FetchConsumerErrorHandler: see ConsumerErrorHandler. Default: none.
 func FetchConsumerErrorHandler(fn ConsumerErrHandler) FetchOpt {
 	return func(o *FetchOpts) error { o.ErrHandler = fn; return nil }
 }
 
-// FetchStartConsumeFromSeq: see StartConsumeFromSeq.
+// FetchStartConsumeFromSeq: see StartConsumeFromSeq. Default
+// DefaultStartConsumeFromSeq.
 func FetchStartConsumeFromSeq(seq uint64) FetchOpt {
 	return func(o *FetchOpts) error { o.StartConsumeFromSequence = seq; return nil }
 }
@@ -619,21 +626,23 @@ func FetchStartConsumeFromSeq(seq uint64) FetchOpt {
 // FetchStartConsumeFromSequence is FetchStartConsumeFromSeq under its older name.
 func FetchStartConsumeFromSequence(seq uint64) FetchOpt { return FetchStartConsumeFromSeq(seq) }
 
-// FetchLastMessages: see LastMessages.
+// FetchLastMessages: see LastMessages. Default DefaultLastMessages.
 func FetchLastMessages(n int64) FetchOpt {
 	return func(o *FetchOpts) error { o.LastMessages = n; return nil }
 }
 
-// FetchPartitionKey fetches from the partition the key routes to.
+// FetchPartitionKey fetches from the partition the key routes to. Default:
+// none (see FetchPartitionNumber).
 func FetchPartitionKey(key string) FetchOpt {
 	return func(o *FetchOpts) error { o.PartitionKey, o.byKey = key, true; return nil }
 }
 
-// FetchPartitionNumber fetches from this partition (1-based).
+// FetchPartitionNumber fetches from this partition (1-based). Default: the
+// next partition, round-robin.
 func FetchPartitionNumber(n int) FetchOpt {
 	return func(o *FetchOpts) error { o.PartitionNumber = n; return nil }
 }
 
 // FetchPrefetch starts fetching the next batch as soon as this one returns,
-// so the next FetchMessages call finds it ready.
+// so the next FetchMessages call finds it ready. Default: off.
 func FetchPrefetch() FetchOpt { return func(o *FetchOpts) error { o.Prefetch = true; return nil } }
