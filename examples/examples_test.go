@@ -123,6 +123,15 @@ func intercept(srv *memphistest.Server, conn *memphis.Conn) (err error) {
 }
 `,
 	}
+	if out, err := buildOverlay(t, files, os.DevNull); err != nil {
+		t.Fatalf("README snippets do not compile: %v\n%s\ngenerated:\n%s\n%s", err, out, numbered(files["tour.go"]), numbered(files["testing_test.go"]))
+	}
+}
+
+// buildOverlay compiles files as the test package internal/readmecheck,
+// which exists only in a go build overlay, into the test binary out.
+func buildOverlay(t *testing.T, files map[string]string, out string) ([]byte, error) {
+	t.Helper()
 	dir, err := filepath.Abs(filepath.Join("internal", "readmecheck"))
 	if err != nil {
 		t.Fatal(err)
@@ -153,10 +162,103 @@ func intercept(srv *memphistest.Server, conn *memphis.Conn) (err error) {
 	}
 	// go test -c compiles the test file with the package; vet would chdir
 	// into the directory, which exists only in the overlay.
-	cmd := exec.Command(goBin, "test", "-vet=off", "-overlay", ovPath, "-c", "-o", os.DevNull, "./internal/readmecheck")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("README snippets do not compile: %v\n%s\ngenerated:\n%s\n%s", err, out, numbered(files["tour.go"]), numbered(files["testing_test.go"]))
+	return exec.Command(goBin, "test", "-vet=off", "-overlay", ovPath, "-c", "-o", out, "./internal/readmecheck").CombinedOutput()
+}
+
+// TestReadmeTourRuns runs the tour's snippets, in order, against an
+// in-process broker (the tour's Connect calls are pointed at it) with the
+// person.json schema file it reads: the tour as written must end, without
+// an error, within two minutes. (It takes about half a minute: three of
+// its calls wait out a 5-second window.)
+func TestReadmeTourRuns(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	tour := strings.Join(goBlocks(t, string(readme), "## A tour"), "\n")
+	const connect = `memphis.Connect("localhost", "root", memphis.Password("memphis")`
+	if n := strings.Count(tour, connect); n != 2 {
+		t.Fatalf("the tour connects %d times as %s; this test expects 2", n, connect)
+	}
+	tour = strings.ReplaceAll(tour, connect, `memphis.Connect(tourHost, "root", memphis.Password("memphis"), memphis.Port(tourPort)`)
+	files := map[string]string{
+		"tour.go": `package readmecheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/memphisdev/memphis.go"
+)
+
+var (
+	_ = errors.Is
+	_ = fmt.Println
+	_ = slog.Info
+	_ = os.Stderr
+	_ = time.Second
+
+	tourHost string
+	tourPort int
+)
+
+func tour(ctx context.Context) error {
+` + tour + `
+	return nil
+}
+`,
+		"tour_test.go": `package readmecheck
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/memphisdev/memphis.go/memphistest"
+)
+
+func TestTour(t *testing.T) {
+	srv := memphistest.NewServer(t)
+	tourHost, tourPort = srv.Host(), srv.Port()
+	done := make(chan error, 1)
+	go func() { done <- tour(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the tour did not end within two minutes")
+	}
+}
+`,
+	}
+	bin := filepath.Join(t.TempDir(), "tour.test")
+	if out, err := buildOverlay(t, files, bin); err != nil {
+		t.Fatalf("building the tour: %v\n%s\n%s", err, out, numbered(files["tour.go"]))
+	}
+	work := t.TempDir()
+	schema, err := os.ReadFile(filepath.Join("..", "testdata", "schemas", "person.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "person.json"), schema, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	run := exec.CommandContext(ctx, bin, "-test.v", "-test.timeout=150s")
+	run.Dir = work
+	start := time.Now()
+	out, err := run.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the tour failed after %v: %v\n%s", time.Since(start).Round(time.Second), err, out)
+	}
+	t.Logf("the tour ran in %v", time.Since(start).Round(time.Second))
 }
 
 var goBlock = regexp.MustCompile("(?s)```go\n(.*?)```")
