@@ -44,6 +44,15 @@ type Conn struct {
 	reconnected chan struct{}
 
 	updatesSub *nats.Subscription
+	// nats.go calls the connection's callbacks (and so DisconnectHandler,
+	// ReconnectHandler, ClosedHandler) on a goroutine of its own, the last
+	// of them, ClosedCB, after nc.Close returns. closedCB is closed when
+	// ClosedCB has run, so Close can return after it; natsCB is that
+	// goroutine's id, so a Close called from a callback does not wait for
+	// itself.
+	closedCB   chan struct{}
+	closedOnce sync.Once
+	natsCB     atomic.Uint64
 	// sendNotification: the broker wants schema failures reported as
 	// notifications too (PROTOCOL §10).
 	sendNotification atomic.Bool
@@ -82,6 +91,7 @@ func ConnectContext(ctx context.Context, host, username string, options ...Optio
 		live:        make(map[*Consumer]struct{}),
 		stations:    make(map[string]*stationState),
 		reconnected: make(chan struct{}),
+		closedCB:    make(chan struct{}),
 	}
 	if c.log == nil {
 		// Failures nobody else hears about (async produces without an
@@ -235,6 +245,7 @@ func (c *Conn) dial(ctx context.Context) error {
 		}
 	}
 	nopts.DisconnectedErrCB = func(_ *nats.Conn, err error) {
+		c.onCallbackGoroutine()
 		level := slog.LevelWarn
 		if err == nil {
 			level = slog.LevelInfo // closed on purpose
@@ -251,6 +262,7 @@ func (c *Conn) dial(ctx context.Context) error {
 		}
 	}
 	nopts.ReconnectedCB = func(nc *nats.Conn) {
+		c.onCallbackGoroutine()
 		c.log.Info("memphis: reconnected", "server", nc.ConnectedUrl())
 		c.mu.Lock()
 		close(c.reconnected)
@@ -264,6 +276,7 @@ func (c *Conn) dial(ctx context.Context) error {
 	// slow consumer, a permissions violation) to stderr; they belong in the
 	// SDK's log.
 	nopts.AsyncErrorCB = func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		c.onCallbackGoroutine()
 		if sub != nil {
 			c.log.Warn("memphis: nats error", "subject", sub.Subject, "err", err)
 			return
@@ -271,6 +284,8 @@ func (c *Conn) dial(ctx context.Context) error {
 		c.log.Warn("memphis: nats error", "err", err)
 	}
 	nopts.ClosedCB = func(*nats.Conn) {
+		c.onCallbackGoroutine()
+		defer c.closedOnce.Do(func() { close(c.closedCB) })
 		if fn := c.opts.ClosedHandler; fn != nil {
 			fn(c)
 		}
@@ -371,11 +386,13 @@ func (c *Conn) Close() {
 }
 
 // CloseContext is Close with ctx, instead of CloseTimeout, bounding the
-// wait for outstanding asynchronous produces. It returns an *OpError
-// wrapping ErrTimeout and ctx's error if ctx ended first (those produces
-// then fail with ErrConnClosed); it logs nothing. Stopping the consumers
-// waits for their running handlers whatever ctx says. Closing a closed
-// connection returns nil.
+// wait for outstanding asynchronous produces and for the connection's
+// handlers (DisconnectHandler, ClosedHandler), which have run when it
+// returns unless ctx ended first. It returns an *OpError wrapping
+// ErrTimeout and ctx's error if ctx ended before the produces were
+// acknowledged (those then fail with ErrConnClosed); it logs nothing.
+// Stopping the consumers waits for their running handlers whatever ctx
+// says. Closing a closed connection returns nil.
 func (c *Conn) CloseContext(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
@@ -396,7 +413,21 @@ func (c *Conn) CloseContext(ctx context.Context) error {
 	err := c.acks.flush(ctx, nil)
 	c.acks.stop()
 	c.nc.Close()
+	if c.natsCB.Load() != goid() {
+		// So that no callback of this connection runs after Close.
+		select {
+		case <-c.closedCB:
+		case <-ctx.Done():
+		}
+	}
 	return opErr("close", "", err)
+}
+
+// onCallbackGoroutine records the goroutine nats.go runs callbacks on.
+func (c *Conn) onCallbackGoroutine() {
+	if c.natsCB.Load() == 0 {
+		c.natsCB.Store(goid())
+	}
 }
 
 func (c *Conn) isClosed() bool {
