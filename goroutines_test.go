@@ -280,7 +280,9 @@ func TestEndingCallsLeaveNoGoroutines(t *testing.T) {
 		cons := mustConsumer(t, c, name, "c", short)
 		l := startLeakCheck()
 		ended := make(chan error, 1)
-		go func() { ended <- cons.ConsumeContext(testCtx(t, 30*time.Second), func([]*memphis.Msg, error, context.Context) {}) }()
+		go func() {
+			ended <- cons.ConsumeContext(testCtx(t, 30*time.Second), func([]*memphis.Msg, error, context.Context) {})
+		}()
 		if err := s.Destroy(); err != nil {
 			t.Fatal(err)
 		}
