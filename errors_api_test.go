@@ -268,7 +268,14 @@ func TestEveryAPIErrorIsAnOpError(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.call+"/"+c.how, func(t *testing.T) {
 			e.tt = t
-			err := c.run(e)
+			err := func() error {
+				defer func() {
+					if p := recover(); p != nil {
+						t.Fatalf("panicked: %v", p)
+					}
+				}()
+				return c.run(e)
+			}()
 			if c.want == nil {
 				if err != nil {
 					t.Fatalf("err = %v, want nil", err)
