@@ -2,13 +2,18 @@ package memphis_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/memphisdev/memphis.go"
 	"github.com/memphisdev/memphis.go/internal/testenv"
+	"github.com/memphisdev/memphis.go/internal/wire"
 )
 
 // TestSeedReadme runs every call the Go README documents, written as the
@@ -265,3 +270,200 @@ func TestSeedReadme(t *testing.T) {
 }
 
 type ctxKey string
+
+// TestSeedReadmeOptionsDoWhatTheySay checks what the options the Go README
+// documents do, not only that TestSeedReadme's calls succeed. Options
+// checked elsewhere: MsgId (TestMsgIdDeduplicates), Delay and Nack
+// (TestNackDelayAndDeliveryCount), partition keys and numbers
+// (TestPartitionRouting), StartConsumeFromSeq and LastMessages
+// (TestStartPositions), ConsumerGroup (TestConsumerGroupSharesMessages),
+// MaxMsgDeliveries and DlsStation (TestDeadLetterReachesTheDLSStation),
+// SendSchemaFailedMsgToDls (TestSchemaDeadLetter), ConsumerErrorHandler
+// (TestEachConsumeFailureReachesOneDestination), SetContext
+// (TestSetContextReachesEveryCall), AsyncProduce and Flush
+// (TestAsyncProduceFlushAndErrors), Timeout
+// (TestConnectUnreachableHostFailsWithinTimeout), MaxReconnect
+// (TestConsumerReportsAConnectionThatGaveUp).
+func TestSeedReadmeOptionsDoWhatTheySay(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	tap := newWiretap(t, b)
+
+	t.Run("station options shape its streams", func(t *testing.T) {
+		name := testenv.Name(t, "readme-opts")
+		s, err := c.CreateStation(name,
+			memphis.RetentionTypeOpt(memphis.Messages),
+			memphis.RetentionVal(10),
+			memphis.StorageTypeOpt(memphis.Memory),
+			memphis.Replicas(1),
+			memphis.IdempotencyWindow(3*time.Second),
+			memphis.PartitionsNumber(3),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Destroy() })
+		nc := b.NATS(t)
+		for part := 1; part <= 4; part++ {
+			reply, err := nc.Request("$JS.API.STREAM.INFO."+wire.StreamName(wire.InternalName(name), part), nil, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var info struct {
+				Config struct {
+					MaxMsgs   int64         `json:"max_msgs"`
+					MaxAge    time.Duration `json:"max_age"`
+					Storage   string        `json:"storage"`
+					Replicas  int           `json:"num_replicas"`
+					Duplicate time.Duration `json:"duplicate_window"`
+				} `json:"config"`
+				Error *struct{ Code int } `json:"error"`
+			}
+			if err := json.Unmarshal(reply.Data, &info); err != nil {
+				t.Fatal(err)
+			}
+			if part == 4 {
+				if info.Error == nil {
+					t.Error("PartitionsNumber(3) made a fourth partition")
+				}
+				continue
+			}
+			cfg := info.Config
+			if info.Error != nil || cfg.MaxMsgs != 10 || cfg.MaxAge != 0 || cfg.Storage != "memory" || cfg.Replicas != 1 || cfg.Duplicate != 3*time.Second {
+				t.Errorf("partition %d: %s, want 10 messages kept in memory, one replica, a 3s idempotency window", part, reply.Data)
+			}
+		}
+	})
+
+	// requests returns the names and groups of the producers and consumers
+	// the SDK asked the broker to create on station since mark.
+	requests := func(t *testing.T, mark int, station string) (producers, consumers, groups []string) {
+		t.Helper()
+		fence := testenv.Name(t, "readme-fence")
+		fs, err := c.CreateStation(fence)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fs.Destroy(); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range tap.until(t, mark, fence) {
+			subject, body, _ := strings.Cut(s, " ")
+			var req struct {
+				Name    string `json:"name"`
+				Station string `json:"station_name"`
+				Group   string `json:"consumers_group"`
+			}
+			if json.Unmarshal([]byte(body), &req) != nil || req.Station != station {
+				continue
+			}
+			switch subject {
+			case wire.SubjProducerCreations:
+				producers = append(producers, req.Name)
+			case wire.SubjConsumerCreations:
+				consumers = append(consumers, req.Name)
+				groups = append(groups, req.Group)
+			}
+		}
+		return producers, consumers, groups
+	}
+	t.Run("unique suffixes", func(t *testing.T) {
+		station := testenv.Name(t, "readme-suffix")
+		mark := tap.mark()
+		for range 2 {
+			mustProducer(t, c, station, "legacy", memphis.ProducerGenUniqueSuffix())
+			mustConsumer(t, c, station, "consumer-name-1", memphis.ConsumerGenUniqueSuffix())
+			if _, err := c.FetchMessages(station, "fetcher-2", memphis.FetchConsumerGenUniqueSuffix(),
+				memphis.FetchBatchMaxWaitTime(time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		producers, consumers, groups := requests(t, mark, station)
+		suffixed := func(what, base string, names []string) {
+			t.Helper()
+			re := regexp.MustCompile("^" + base + "_[0-9a-f]{8}$")
+			var matching []string
+			for _, n := range names {
+				if re.MatchString(n) {
+					matching = append(matching, n)
+				}
+			}
+			if len(matching) != 2 || matching[0] == matching[1] {
+				t.Errorf("%s: created %q, want two %s_<8 hex digits> names that differ", what, names, base)
+			}
+		}
+		suffixed("ProducerGenUniqueSuffix", "legacy", producers)
+		suffixed("ConsumerGenUniqueSuffix", "consumer-name-1", consumers)
+		suffixed("FetchConsumerGenUniqueSuffix", "fetcher-2", consumers)
+		for i := range consumers {
+			if groups[i] != consumers[i] {
+				t.Errorf("consumer %s joined group %s, want a group of its own name", consumers[i], groups[i])
+			}
+		}
+	})
+
+	t.Run("headers, batch size and batch wait", func(t *testing.T) {
+		station := testenv.Name(t, "readme-batch")
+		p := mustProducer(t, c, station, "p")
+		hdrs := memphis.Headers{}
+		hdrs.New()
+		if err := hdrs.Add("key", "value"); err != nil {
+			t.Fatal(err)
+		}
+		produceN(t, p, 10, "b", memphis.MsgHeaders(hdrs))
+		cons := mustConsumer(t, c, station, "c", memphis.BatchSize(3), memphis.BatchMaxWaitTime(500*time.Millisecond))
+		col := newCollector()
+		largest := 0
+		var mu sync.Mutex
+		if err := cons.Consume(func(msgs []*memphis.Msg, err error, ctx context.Context) {
+			mu.Lock()
+			largest = max(largest, len(msgs))
+			mu.Unlock()
+			for _, m := range msgs {
+				if v := m.GetHeaders()["key"]; v != "value" {
+					t.Errorf("header key = %q, want value", v)
+				}
+			}
+			col.handler(msgs, err, ctx)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		col.wait(t, 10, 10*time.Second)
+		cons.StopConsume()
+		mu.Lock()
+		if largest > 3 {
+			t.Errorf("BatchSize(3): a handler call got %d messages", largest)
+		}
+		mu.Unlock()
+		// With nothing left, Fetch waits out BatchMaxWaitTime, and no more.
+		start := time.Now()
+		msgs, err := cons.Fetch(3, false)
+		took := time.Since(start)
+		if err != nil || len(msgs) != 0 {
+			t.Fatalf("fetch from an empty station: %d, %v", len(msgs), err)
+		}
+		if took < 400*time.Millisecond || took > 5*time.Second {
+			t.Errorf("an empty fetch took %v, want about the 500ms BatchMaxWaitTime", took)
+		}
+	})
+
+	t.Run("MaxAckTime", func(t *testing.T) {
+		station := testenv.Name(t, "readme-ack")
+		produceN(t, mustProducer(t, c, station, "p"), 1, "a")
+		cons := mustConsumer(t, c, station, "c", memphis.MaxAckTime(time.Second), memphis.BatchMaxWaitTime(3*time.Second))
+		first, err := cons.Fetch(1, false)
+		if err != nil || len(first) != 1 {
+			t.Fatalf("fetch: %d, %v", len(first), err)
+		}
+		start := time.Now() // not acked: it comes again after MaxAckTime
+		again, err := cons.Fetch(1, false)
+		took := time.Since(start)
+		if err != nil || len(again) != 1 {
+			t.Fatalf("fetch after MaxAckTime: %d, %v", len(again), err)
+		}
+		if n, _ := again[0].DeliveryCount(); n != 2 || took < 800*time.Millisecond {
+			t.Errorf("delivered again after %v (delivery %d), want after the 1s MaxAckTime", took, n)
+		}
+		_ = again[0].Ack()
+	})
+}
