@@ -13,12 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/memphisdev/memphis.go"
 	"github.com/memphisdev/memphis.go/internal/testenv"
-	"github.com/memphisdev/memphis.go/internal/wire"
-	"github.com/memphisdev/memphis.go/memphistest"
 )
 
 // apiFunc is one exported function or method of the package.
@@ -272,31 +268,25 @@ func TestEveryContextFormHonoursItsContext(t *testing.T) {
 }
 
 // stalledConn is a connection with a producer whose async produce is
-// never acknowledged: its station is gone and a plain subscriber takes the
-// message instead, answering nothing (so no "no responders" either).
+// never acknowledged (see blackhole).
 type stalledConn struct {
+	b        *testenv.Broker
 	conn     *memphis.Conn
 	producer *memphis.Producer
 }
 
-func stalled(t *testing.T) stalledConn {
+func stalled(t *testing.T, opts ...memphis.Option) stalledConn {
 	t.Helper()
-	// Stock JetStream publishing, so that nothing but the stream could
-	// answer a publish.
-	b := testenv.Local(t, memphistest.WithDirectPublish())
-	c := connect(t, b, memphis.Logger(discardLogger()), memphis.CloseTimeout(100*time.Millisecond))
-	name := testenv.Name(t, "stalled")
-	p := mustProducer(t, c, name, "p")
-	destroyUnder(t, b, name)
-	nc := b.NATS(t)
-	if _, err := nc.Subscribe(wire.ProduceSubject(wire.StreamName(wire.InternalName(name), 1)), func(*nats.Msg) {}); err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	return stalledOn(t, testenv.Start(t), opts...)
+}
+
+func stalledOn(t *testing.T, b *testenv.Broker, opts ...memphis.Option) stalledConn {
+	t.Helper()
+	c := connect(t, b, append([]memphis.Option{memphis.Logger(discardLogger()), memphis.CloseTimeout(100 * time.Millisecond)}, opts...)...)
+	p, msgs := blackhole(t, b, c)
 	if err := p.Produce([]byte("never acked"), memphis.AsyncProduce(), memphis.AckWaitSec(60)); err != nil {
 		t.Fatal(err)
 	}
-	return stalledConn{conn: c, producer: p}
+	within(t, msgs, 10*time.Second, "the stalled produce") // sent, and held
+	return stalledConn{b: b, conn: c, producer: p}
 }

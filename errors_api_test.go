@@ -143,6 +143,13 @@ func apiCases() []apiCase {
 		{"Consumer.Consume", "destroyed consumer", memphis.ErrConsumerDestroyed, func(e *apiEnv) error {
 			return e.destroyedConsumer.Consume(noop)
 		}},
+		{"Consumer.Consume", "already consuming", memphis.ErrAlreadyConsuming, func(e *apiEnv) error {
+			if err := e.consumer.Consume(noop); err != nil {
+				return err
+			}
+			defer e.consumer.StopConsume()
+			return e.consumer.Consume(noop)
+		}},
 		{"Consumer.ConsumeContext", "context ends", context.DeadlineExceeded, func(e *apiEnv) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 			defer cancel()
@@ -213,6 +220,21 @@ func apiCases() []apiCase {
 		}},
 		{"Producer.ProduceContext", "cancelled context", context.Canceled, func(e *apiEnv) error {
 			return e.producer.ProduceContext(e.cancelled, ok)
+		}},
+		{"Producer.ProduceContext", "no room among MaxPending", memphis.ErrMaxPending, func(e *apiEnv) error {
+			s := stalled(e.t(), memphis.MaxPending(1)) // its one slot is taken
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			return s.producer.ProduceContext(ctx, ok)
+		}},
+		{"Producer.ProduceAsync", "the connection drops before the acknowledgement", memphis.ErrConnectionLost, func(e *apiEnv) error {
+			s := stalledOn(e.t(), testenv.Local(e.t()), memphis.MaxReconnect(0)) // a broker to stop
+			done := make(chan error, 1)
+			if err := s.producer.ProduceAsync(context.Background(), ok, func(_ memphis.PubAck, err error) { done <- err }); err != nil {
+				return err
+			}
+			s.b.Server.Shutdown()
+			return within(e.t(), done, 10*time.Second, "the callback")
 		}},
 		{"Station.CreateConsumer", "bad group", memphis.ErrInvalidName, func(e *apiEnv) error {
 			_, err := e.station.CreateConsumer("c3", memphis.ConsumerGroup("no spaces!"))
@@ -450,5 +472,43 @@ func TestCallbackErrorsAreOpErrors(t *testing.T) {
 	err := within(t, got, 20*time.Second, "DisconnectHandler")
 	if _, isOp := err.(*memphis.OpError); !isOp || !strings.HasPrefix(err.Error(), "memphis: connection") {
 		t.Errorf("DisconnectHandler got %T %v, want an *OpError", err, err)
+	}
+}
+
+// TestMultiStationFailuresAreJoined: "a call that fails on several stations
+// at once joins them, and errors.Is and errors.As see each one", while a
+// call failing on one station of several returns that one *OpError.
+func TestMultiStationFailuresAreJoined(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	good := testenv.Name(t, "joined")
+	err := c.ProduceToStations(context.Background(), []string{"bad one!", good, "bad two!"}, "p", []byte("x"), nil, nil)
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("two failures came as a %T: %v", err, err)
+	}
+	var stations []string
+	for _, e := range joined.Unwrap() {
+		op, isOp := e.(*memphis.OpError)
+		if !isOp || !errors.Is(e, memphis.ErrInvalidName) {
+			t.Errorf("joined failure %T %v, want an *OpError matching ErrInvalidName", e, e)
+			continue
+		}
+		stations = append(stations, op.Station)
+	}
+	if !slices.Equal(stations, []string{"bad one!", "bad two!"}) {
+		t.Errorf("the joined failures name %q, want both bad stations", stations)
+	}
+	var op *memphis.OpError
+	if !errors.Is(err, memphis.ErrInvalidName) || !errors.As(err, &op) {
+		t.Errorf("errors.Is and errors.As do not see into %v", err)
+	}
+	if !strings.HasPrefix(err.Error(), "memphis: ") {
+		t.Errorf("%q does not start with memphis:", err)
+	}
+	// The good station got its message.
+	msgs := fetchAll(t, mustConsumer(t, c, good, "c", memphis.BatchMaxWaitTime(time.Second)), 1, 10*time.Second)
+	if string(msgs[0].Data()) != "x" {
+		t.Errorf("the good station got %q", msgs[0].Data())
 	}
 }
