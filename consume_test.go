@@ -206,18 +206,37 @@ func TestNackDelayAndDeliveryCount(t *testing.T) {
 }
 
 // TestDeadLetterReachesTheDLSStation: "the broker keeps it in the station's
-// dead-letter store and copies it to the DlsStation", for a message given up
-// with DeadLetter and for a poison message, and each copy's headers say
-// where it came from and why, as far as Memphis 1.4.4 lets them: "type" is
-// "unacked" for both kinds, and the reason given to DeadLetter is kept only
-// in the broker's own record.
+// dead-letter store and puts a copy in the DlsStation each time a consumer
+// group gives a message up", for a message given up with DeadLetter (by
+// two groups) and for a poison message, but not from a station with
+// SendPoisonMsgToDls(false); and each copy's headers say where it came
+// from and why, as far as Memphis 1.4.4 lets them: "type" is "unacked" for
+// both kinds, and the reason given to DeadLetter is kept only in the
+// broker's own record.
 func TestDeadLetterReachesTheDLSStation(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
-	station, dls := testenv.Name(t, "src"), testenv.Name(t, "dls")
+	station, off, dls := testenv.Name(t, "src"), testenv.Name(t, "off"), testenv.Name(t, "dls")
 	if _, err := c.CreateStation(station, memphis.DlsStation(dls)); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := c.CreateStation(off, memphis.DlsStation(dls), memphis.SendPoisonMsgToDls(false)); err != nil {
+		t.Fatal(err)
+	}
+	// First, a message given up on the station that keeps no poison: the
+	// broker handles reports in order, so by the time the copies below
+	// arrive, its copy would have.
+	if err := mustProducer(t, c, off, "p").Produce([]byte("off-one")); err != nil {
+		t.Fatal(err)
+	}
+	offMsgs, err := mustConsumer(t, c, off, "c", memphis.BatchMaxWaitTime(2*time.Second)).Fetch(1, false)
+	if err != nil || len(offMsgs) != 1 {
+		t.Fatalf("fetch from %s: %d, %v", off, len(offMsgs), err)
+	}
+	if err := offMsgs[0].DeadLetter("not kept"); err != nil {
+		t.Fatal(err)
+	}
+
 	p := mustProducer(t, c, station, "p")
 	var h memphis.Headers
 	_ = h.Add("userh", "v")
@@ -247,19 +266,39 @@ func TestDeadLetterReachesTheDLSStation(t *testing.T) {
 	if again, _ := cons.FetchContext(testCtx(t, 10*time.Second), 2, false); len(again) != 0 {
 		t.Fatalf("%d dead letters delivered again", len(again))
 	}
-	// The broker copies both to the DLS station (within ~5 s on the real one).
-	watcher := mustConsumer(t, c, dls, "watch", memphis.BatchMaxWaitTime(time.Second))
-	got := map[string]map[string]string{}
-	for _, m := range fetchAll(t, watcher, 2, 30*time.Second) {
-		got[string(m.Data())] = m.GetHeaders()
+	// A second group gives up the same message: a copy of its own.
+	other, err := mustConsumer(t, c, station, "c2", memphis.BatchMaxWaitTime(2*time.Second)).Fetch(2, false)
+	if err != nil || len(other) != 2 {
+		t.Fatalf("second group's fetch: %d, %v", len(other), err)
 	}
-	for _, payload := range []string{"bad-one", "poison-one"} {
-		hdrs := got[payload]
-		if hdrs["userh"] != "v" || hdrs["station"] != station || hdrs["type"] != "unacked" {
-			t.Errorf("DLS copy of %s has headers %v, want userh=v station=%s type=unacked", payload, hdrs, station)
+	for _, m := range other {
+		if string(m.Data()) == "bad-one" {
+			err = m.DeadLetter("no use to us either")
+		} else {
+			err = m.Ack()
 		}
-		if _, ok := hdrs["validation_error"]; ok {
-			t.Errorf("DLS copy of %s carries a validation error", payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The broker copies them to the DLS station (within ~5 s on the real one).
+	watcher := mustConsumer(t, c, dls, "watch", memphis.BatchMaxWaitTime(time.Second))
+	got := map[string][]map[string]string{}
+	for _, m := range fetchAll(t, watcher, 3, 30*time.Second) {
+		got[string(m.Data())] = append(got[string(m.Data())], m.GetHeaders())
+	}
+	if len(got["bad-one"]) != 2 || len(got["poison-one"]) != 1 || len(got["off-one"]) != 0 {
+		t.Errorf("DLS station copies: %d of bad-one (two groups gave it up), %d of poison-one, %d of off-one (poison not kept)",
+			len(got["bad-one"]), len(got["poison-one"]), len(got["off-one"]))
+	}
+	for payload, copies := range got {
+		for _, hdrs := range copies {
+			if hdrs["userh"] != "v" || hdrs["station"] != station || hdrs["type"] != "unacked" {
+				t.Errorf("DLS copy of %s has headers %v, want userh=v station=%s type=unacked", payload, hdrs, station)
+			}
+			if _, ok := hdrs["validation_error"]; ok {
+				t.Errorf("DLS copy of %s carries a validation error", payload)
+			}
 		}
 	}
 	if b.Server == nil {
@@ -269,8 +308,11 @@ func TestDeadLetterReachesTheDLSStation(t *testing.T) {
 	for _, d := range b.Server.DeadLetters(station) {
 		reasons[string(d.Data)] = d.Reason
 	}
-	if len(reasons) != 2 || reasons["bad-one"] != "cannot parse" || reasons["poison-one"] != "" {
+	if len(reasons) != 2 || reasons["bad-one"] != "no use to us either" || reasons["poison-one"] != "" {
 		t.Errorf("dead-letter records' reasons = %q", reasons)
+	}
+	if n := len(b.Server.DeadLetters(off)); n != 0 {
+		t.Errorf("the station without poison kept %d dead letters", n)
 	}
 }
 
