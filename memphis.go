@@ -124,7 +124,7 @@ package memphis
 import "time"
 
 // Version is this SDK's version.
-const Version = "2.0.0-dev"
+const Version = "1.4.0-dev"
 
 // Connection defaults.
 const (

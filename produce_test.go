@@ -22,8 +22,8 @@ func TestProduceAndConsumeRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Name() != "producer-a" {
-		t.Errorf("producer name = %q", p.Name())
+	if p.Name != "producer-a" {
+		t.Errorf("producer name = %q", p.Name)
 	}
 	var hdrs memphis.Headers
 	if err := hdrs.Add("trace", "t-1"); err != nil {

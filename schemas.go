@@ -173,9 +173,13 @@ func (c *Conn) publishJSON(subject string, v any) {
 
 // CreateSchema creates a schema from a file, or a new version of it if the
 // schema exists with other content. It is CreateSchemaContext with
-// context.Background.
-func (c *Conn) CreateSchema(name, schemaType, path string) error {
-	return c.CreateSchemaContext(context.Background(), name, schemaType, path)
+// context.Background; the options are those of 1.x (TimeoutRetry).
+func (c *Conn) CreateSchema(name, schemaType, path string, options ...RequestOpt) error {
+	ctx, err := requestOptionsContext(context.Background(), options)
+	if err != nil {
+		return opErr("create schema", "", err)
+	}
+	return c.CreateSchemaContext(ctx, name, schemaType, path)
 }
 
 // CreateSchemaContext creates a schema (schemaType is one of the SchemaType
@@ -235,9 +239,14 @@ func checkSchemaCreateName(name string) error {
 
 // EnforceSchema makes a station validate every message against a schema.
 // Live producers and consumers of the station follow at once. It is
-// EnforceSchemaContext with context.Background.
-func (c *Conn) EnforceSchema(name, stationName string) error {
-	return c.EnforceSchemaContext(context.Background(), name, stationName)
+// EnforceSchemaContext with context.Background; the options are those of
+// 1.x (TimeoutRetry).
+func (c *Conn) EnforceSchema(name, stationName string, options ...RequestOpt) error {
+	ctx, err := requestOptionsContext(context.Background(), options)
+	if err != nil {
+		return opErr("enforce schema", stationName, err)
+	}
+	return c.EnforceSchemaContext(ctx, name, stationName)
 }
 
 // EnforceSchemaContext makes a station validate every message against a
@@ -266,9 +275,14 @@ func (c *Conn) AttachSchema(name, stationName string) error {
 }
 
 // DetachSchema stops a station enforcing its schema. It is
-// DetachSchemaContext with context.Background.
-func (c *Conn) DetachSchema(stationName string) error {
-	return c.DetachSchemaContext(context.Background(), stationName)
+// DetachSchemaContext with context.Background; the options are those of
+// 1.x (TimeoutRetry).
+func (c *Conn) DetachSchema(stationName string, options ...RequestOpt) error {
+	ctx, err := requestOptionsContext(context.Background(), options)
+	if err != nil {
+		return opErr("detach schema", stationName, err)
+	}
+	return c.DetachSchemaContext(ctx, stationName)
 }
 
 // DetachSchemaContext stops a station enforcing its schema; live producers

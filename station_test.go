@@ -30,8 +30,8 @@ func TestCreateStationWithEveryOption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Name() != strings.ToLower(name) {
-		t.Errorf("Name = %q, want the lower-cased name", s.Name())
+	if s.Name != strings.ToLower(name) {
+		t.Errorf("Name = %q, want the lower-cased name", s.Name)
 	}
 	// Creating it again is not an error and keeps the first configuration.
 	if _, err := c.CreateStation(name, memphis.PartitionsNumber(5)); err != nil {
