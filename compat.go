@@ -31,6 +31,8 @@ var (
 	//
 	// Deprecated: StopConsume on such a consumer does nothing and reports
 	// nothing; the SDK never returns this error.
+	//
+	//lint:ignore ST1012 the name is 1.x's, kept so that 1.x code compiles
 	ConsumerErrConsumeInactive = errors.New("memphis: consumer is inactive")
 )
 
