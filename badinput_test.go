@@ -213,8 +213,8 @@ func badInputs() []badInput {
 			_, err := e.conn.CreateStation("bad-input-x", memphis.Replicas(6))
 			return err
 		}},
-		{name: "station/zero partitions", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
-			_, err := e.conn.CreateStation("bad-input-x", memphis.PartitionsNumber(0))
+		{name: "station/negative partitions", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
+			_, err := e.conn.CreateStation("bad-input-x", memphis.PartitionsNumber(-1))
 			return err
 		}},
 		{name: "station/too many partitions", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {

@@ -224,6 +224,23 @@ func TestV1FieldsDescribeAndWritingChangesNothing(t *testing.T) {
 	}
 }
 
+// TestV1ZeroPartitionsIsTheDefault: 1.x read PartitionsNumber(0) as
+// "not set", and so does this SDK.
+func TestV1ZeroPartitionsIsTheDefault(t *testing.T) {
+	b := testenv.Start(t)
+	conn := connect(t, b)
+	name := testenv.Name(t, "v1-zero-partitions")
+	cleanupStation(t, conn, name)
+	s, err := conn.CreateStation(name, memphis.PartitionsNumber(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := mustConsumer(t, conn, name, "c")
+	if s.PartitionsNumber != memphis.DefaultPartitionsNumber || !slices.Equal(c.Partitions(), []int{1}) {
+		t.Errorf("PartitionsNumber(0): field %d, partitions %v, want the default of %d", s.PartitionsNumber, c.Partitions(), memphis.DefaultPartitionsNumber)
+	}
+}
+
 func TestV1NameStationOption(t *testing.T) {
 	b := testenv.Start(t)
 	conn := connect(t, b)

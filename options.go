@@ -239,7 +239,8 @@ type StationOpts struct {
 	// Default DefaultTieredStorageEnabled.
 	TieredStorageEnabled bool
 	// PartitionsNumber is how many partitions the station has, at most
-	// MaxPartitionsNumber. Default DefaultPartitionsNumber.
+	// MaxPartitionsNumber; 0 means the default, as in 1.x.
+	// Default DefaultPartitionsNumber.
 	PartitionsNumber int
 	// DlsStation names a station that receives a copy of every dead-letter
 	// event. Default: none.
@@ -337,7 +338,8 @@ func TieredStorageEnabled(b bool) StationOpt {
 	return func(o *StationOpts) error { o.TieredStorageEnabled = b; return nil }
 }
 
-// PartitionsNumber sets how many partitions the station has.
+// PartitionsNumber sets how many partitions the station has, at most
+// MaxPartitionsNumber; 0 means the default, as in 1.x.
 // Default DefaultPartitionsNumber.
 func PartitionsNumber(n int) StationOpt {
 	return func(o *StationOpts) error { o.PartitionsNumber = n; return nil }

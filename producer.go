@@ -215,8 +215,10 @@ func (c *Conn) registerProducer(ctx context.Context, station, name string) (*tar
 // Produce sends a message, waiting for the broker's acknowledgement unless
 // AsyncProduce is given. It is ProduceContext with context.Background.
 //
-// The message may be []byte or string; on a station with a schema it may
-// also be any form the schema type accepts (see the Schemaverse section of
+// On a station without a schema the message may be []byte or string, sent
+// as they are, or, as in 1.x, a proto.Message (sent in its wire format), a
+// map[string]any or a struct (sent as JSON). On a station with a schema it
+// may be any form the schema type accepts (see the Schemaverse section of
 // the package documentation), and it is validated before it is sent.
 func (p *Producer) Produce(message any, opts ...ProduceOpt) error {
 	return p.ProduceContext(context.Background(), message, opts...)

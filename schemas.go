@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
@@ -77,13 +78,7 @@ func (c *Conn) onSchemaUpdate(st *stationState, m *nats.Msg) {
 func (c *Conn) encode(st *stationState, message any) ([]byte, error) {
 	sc := st.schema.Load()
 	if sc == nil {
-		switch m := message.(type) {
-		case []byte:
-			return m, nil
-		case string:
-			return []byte(m), nil
-		}
-		return nil, fmt.Errorf("%w: %T (a station without a schema takes []byte or string)", ErrInvalidMessage, message)
+		return encodePlain(message)
 	}
 	data, err := sc.v.Validate(message)
 	if err != nil {
@@ -93,6 +88,35 @@ func (c *Conn) encode(st *stationState, message any) ([]byte, error) {
 		return nil, &SchemaError{Schema: sc.name, SchemaType: sc.typ, Err: err}
 	}
 	return data, nil
+}
+
+// encodePlain encodes a message for a station without a schema: bytes and
+// strings as they are, and, as 1.x did, a protobuf message in its wire
+// format and a map[string]any or a struct as JSON.
+func encodePlain(message any) ([]byte, error) {
+	switch m := message.(type) {
+	case []byte:
+		return m, nil
+	case string:
+		return []byte(m), nil
+	case proto.Message:
+		b, err := proto.Marshal(m)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %T: %w", ErrInvalidMessage, message, err)
+		}
+		return b, nil
+	case map[string]any:
+	default:
+		if message == nil || reflect.TypeOf(message).Kind() != reflect.Struct {
+			return nil, fmt.Errorf("%w: %T (a station without a schema takes []byte, string, "+
+				"a proto.Message, a map[string]any or a struct)", ErrInvalidMessage, message)
+		}
+	}
+	b, err := json.Marshal(message)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %T: %w", ErrInvalidMessage, message, err)
+	}
+	return b, nil
 }
 
 // decode deserializes a consumed message with the station's schema.

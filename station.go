@@ -124,6 +124,9 @@ func (c *Conn) CreateStationContext(ctx context.Context, name string, opts ...St
 		}
 	}
 	name = o.Name
+	if o.PartitionsNumber == 0 {
+		o.PartitionsNumber = DefaultPartitionsNumber // as 1.x read an unset number
+	}
 	lower, err := checkName(wire.ObjStation, name)
 	if err != nil {
 		return nil, opErr("create station", name, err)
