@@ -2,6 +2,7 @@ package memphis_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -507,6 +508,46 @@ func TestV1TimeoutRetry(t *testing.T) {
 	arrange(wire.SubjStationDestructions, 1)
 	if err := s.Destroy(memphis.TimeoutRetry(1)); err != nil {
 		t.Fatalf("station Destroy(TimeoutRetry(1)), one dropped: %v", err)
+	}
+}
+
+// TestV1DefaultsThatChanged holds the figures the README's upgrade table
+// gives for defaults that differ from 1.x.
+func TestV1DefaultsThatChanged(t *testing.T) {
+	if memphis.DefaultTimeout != 15*time.Second || memphis.DefaultRequestTimeout != 20*time.Second ||
+		memphis.DefaultMaxMsgDeliveries != 10 || memphis.DefaultAsyncProduce ||
+		memphis.DefaultBatchMaxWaitTime != 5*time.Second || memphis.DefaultMaxAckTime != 30*time.Second {
+		t.Fatal("a default the README's upgrade table quotes has changed")
+	}
+	// FetchMessages registers its consumer with the consumer defaults, not
+	// 1.x's 10 s ack time and 2 deliveries.
+	b := testenv.Local(t)
+	rec := record(b.Server)
+	conn := connect(t, b)
+	name := testenv.Name(t, "v1-fetch-defaults")
+	if _, err := conn.FetchMessages(name, "f", memphis.FetchBatchMaxWaitTime(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.last(t, wire.SubjConsumerCreations)
+	if got["max_ack_time_ms"] != float64(memphis.DefaultMaxAckTime.Milliseconds()) ||
+		got["max_msg_deliveries"] != float64(memphis.DefaultMaxMsgDeliveries) {
+		t.Errorf("FetchMessages registered its consumer with %v", got)
+	}
+}
+
+func TestConsumeTwiceIsAnError(t *testing.T) {
+	b := testenv.Start(t)
+	conn := connect(t, b)
+	name := testenv.Name(t, "v1-consume-twice")
+	cleanupStation(t, conn, name)
+	c := mustConsumer(t, conn, name, "c")
+	handler := func([]*memphis.Msg, error, context.Context) {}
+	if err := c.Consume(handler); err != nil {
+		t.Fatal(err)
+	}
+	defer c.StopConsume()
+	if err := c.Consume(handler); !errors.Is(err, memphis.ErrAlreadyConsuming) {
+		t.Errorf("a second Consume: %v, want ErrAlreadyConsuming", err)
 	}
 }
 
