@@ -569,8 +569,7 @@ func TestDefaultConsumerErrHandlerLogs(t *testing.T) {
 			t.Errorf("log %q lacks %q", out, want)
 		}
 	}
-	memphis.DefaultConsumerErrHandler(nil, errors.New("no consumer")) // must not panic
-	memphis.DefaultErrHandler(nil)
+	memphis.DefaultErrHandler(nil) // must not panic
 }
 
 type lockedWriter struct {
