@@ -32,6 +32,7 @@ func errorAPI(t *testing.T) []string {
 type apiEnv struct {
 	tt                  *testing.T // the running case
 	b                   *testenv.Broker
+	name                string // the station's
 	conn                *memphis.Conn
 	station             *memphis.Station
 	producer            *memphis.Producer
@@ -71,17 +72,24 @@ func apiCases() []apiCase {
 			return err
 		}},
 		{"Conn.AttachSchema", "no such schema", memphis.ErrSchemaNotFound, func(e *apiEnv) error {
-			return e.conn.AttachSchema("no-such-schema", e.station.Name())
+			return e.conn.AttachSchema("no-such-schema", e.name)
 		}},
 		{"Conn.CloseContext", "expired context with a produce awaiting acknowledgement", context.DeadlineExceeded, func(e *apiEnv) error {
 			return stalled(e.t()).conn.CloseContext(e.deadline)
 		}},
+		{"Conn.GetPartitionFromKey", "no producer or consumer of the connection on the station", memphis.ErrStationNotFound, func(e *apiEnv) error {
+			_, err := e.conn.GetPartitionFromKey("k", "nobody-uses-this")
+			return err
+		}},
+		{"Conn.ValidatePartitionNumber", "no such partition", memphis.ErrPartitionNotFound, func(e *apiEnv) error {
+			return e.conn.ValidatePartitionNumber(2, e.name)
+		}},
 		{"Conn.CreateConsumer", "closed connection", memphis.ErrConnClosed, func(e *apiEnv) error {
-			_, err := e.closedConn.CreateConsumer(e.station.Name(), "c2")
+			_, err := e.closedConn.CreateConsumer(e.name, "c2")
 			return err
 		}},
 		{"Conn.CreateConsumerContext", "expired context", context.DeadlineExceeded, func(e *apiEnv) error {
-			_, err := e.conn.CreateConsumerContext(e.deadline, e.station.Name(), "c2")
+			_, err := e.conn.CreateConsumerContext(e.deadline, e.name, "c2")
 			return err
 		}},
 		{"Conn.CreateMultiStationProducer", "no station", memphis.ErrInvalidOption, func(e *apiEnv) error {
@@ -89,15 +97,15 @@ func apiCases() []apiCase {
 			return err
 		}},
 		{"Conn.CreateMultiStationProducerContext", "a bad station name", memphis.ErrInvalidName, func(e *apiEnv) error {
-			_, err := e.conn.CreateMultiStationProducerContext(context.Background(), []string{e.station.Name(), "no spaces!"}, "p")
+			_, err := e.conn.CreateMultiStationProducerContext(context.Background(), []string{e.name, "no spaces!"}, "p")
 			return err
 		}},
 		{"Conn.CreateProducer", "bad name", memphis.ErrInvalidName, func(e *apiEnv) error {
-			_, err := e.conn.CreateProducer(e.station.Name(), "no spaces!")
+			_, err := e.conn.CreateProducer(e.name, "no spaces!")
 			return err
 		}},
 		{"Conn.CreateProducerContext", "cancelled context", context.Canceled, func(e *apiEnv) error {
-			_, err := e.conn.CreateProducerContext(e.cancelled, e.station.Name(), "p2")
+			_, err := e.conn.CreateProducerContext(e.cancelled, e.name, "p2")
 			return err
 		}},
 		{"Conn.CreateSchema", "unknown type", memphis.ErrInvalidOption, func(e *apiEnv) error {
@@ -112,33 +120,33 @@ func apiCases() []apiCase {
 			return err
 		}},
 		{"Conn.DetachSchema", "closed connection", memphis.ErrConnClosed, func(e *apiEnv) error {
-			return e.closedConn.DetachSchema(e.station.Name())
+			return e.closedConn.DetachSchema(e.name)
 		}},
 		{"Conn.DetachSchemaContext", "bad station name", memphis.ErrInvalidName, func(e *apiEnv) error {
 			return e.conn.DetachSchemaContext(context.Background(), "no spaces!")
 		}},
 		{"Conn.EnforceSchema", "no such schema", memphis.ErrSchemaNotFound, func(e *apiEnv) error {
-			return e.conn.EnforceSchema("no-such-schema", e.station.Name())
+			return e.conn.EnforceSchema("no-such-schema", e.name)
 		}},
 		{"Conn.EnforceSchemaContext", "expired context", context.DeadlineExceeded, func(e *apiEnv) error {
-			return e.conn.EnforceSchemaContext(e.deadline, "no-such-schema", e.station.Name())
+			return e.conn.EnforceSchemaContext(e.deadline, "no-such-schema", e.name)
 		}},
 		{"Conn.FetchMessages", "zero batch", memphis.ErrInvalidOption, func(e *apiEnv) error {
-			_, err := e.conn.FetchMessages(e.station.Name(), "f", memphis.FetchBatchSize(0))
+			_, err := e.conn.FetchMessages(e.name, "f", memphis.FetchBatchSize(0))
 			return err
 		}},
 		{"Conn.FetchMessagesContext", "closed connection", memphis.ErrConnClosed, func(e *apiEnv) error {
-			_, err := e.closedConn.FetchMessagesContext(context.Background(), e.station.Name(), "f")
+			_, err := e.closedConn.FetchMessagesContext(context.Background(), e.name, "f")
 			return err
 		}},
 		{"Conn.Produce", "bad station name", memphis.ErrInvalidName, func(e *apiEnv) error {
 			return e.conn.Produce("no spaces!", "p", ok, nil, nil)
 		}},
 		{"Conn.ProduceContext", "cancelled context", context.Canceled, func(e *apiEnv) error {
-			return e.conn.ProduceContext(e.cancelled, e.station.Name(), "p", ok, nil, nil)
+			return e.conn.ProduceContext(e.cancelled, e.name, "p", ok, nil, nil)
 		}},
 		{"Conn.ProduceToStations", "one bad station of two", memphis.ErrInvalidName, func(e *apiEnv) error {
-			return e.conn.ProduceToStations(context.Background(), []string{e.station.Name(), "no spaces!"}, "p", ok, nil, nil)
+			return e.conn.ProduceToStations(context.Background(), []string{e.name, "no spaces!"}, "p", ok, nil, nil)
 		}},
 		{"Consumer.Consume", "destroyed consumer", memphis.ErrConsumerDestroyed, func(e *apiEnv) error {
 			return e.destroyedConsumer.Consume(noop)
@@ -159,7 +167,7 @@ func apiCases() []apiCase {
 			return e.closedConsumer.Destroy()
 		}},
 		{"Consumer.DestroyContext", "expired context", context.DeadlineExceeded, func(e *apiEnv) error {
-			cons := mustConsumer(e.t(), e.conn, e.station.Name(), "to-destroy")
+			cons := mustConsumer(e.t(), e.conn, e.name, "to-destroy")
 			return cons.DestroyContext(e.deadline)
 		}},
 		{"Consumer.Fetch", "zero batch", memphis.ErrInvalidOption, func(e *apiEnv) error {
@@ -206,7 +214,7 @@ func apiCases() []apiCase {
 			return e.closedProducer.Destroy()
 		}},
 		{"Producer.DestroyContext", "expired context", context.DeadlineExceeded, func(e *apiEnv) error {
-			p := mustProducer(e.t(), e.conn, e.station.Name(), "to-destroy")
+			p := mustProducer(e.t(), e.conn, e.name, "to-destroy")
 			return p.DestroyContext(e.deadline)
 		}},
 		{"Producer.Flush", "an async failure no handler took", memphis.ErrStationNotFound, func(e *apiEnv) error {
@@ -328,6 +336,7 @@ func newAPIEnv(t *testing.T) *apiEnv {
 	e := &apiEnv{b: b, conn: connect(t, b, memphis.Logger(discardLogger()))}
 	var err error
 	name := testenv.Name(t, "api")
+	e.name = name
 	if e.station, err = e.conn.CreateStation(name); err != nil {
 		t.Fatal(err)
 	}

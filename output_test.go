@@ -145,8 +145,8 @@ func session(b *testenv.Broker, station, dls string) error {
 		_ = m.Nack()
 		break
 	}
-	for _, destroy := range []func() error{reader.Destroy, cons.Destroy, p.Destroy, s.Destroy} {
-		if err := destroy(); err != nil {
+	for _, err := range []error{reader.Destroy(), cons.Destroy(), p.Destroy(), s.Destroy()} {
+		if err != nil {
 			return err
 		}
 	}
