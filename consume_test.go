@@ -367,22 +367,25 @@ func TestStopConsumeWaitsForTheRunningHandler(t *testing.T) {
 	cons := mustConsumer(t, c, station, "c", memphis.BatchSize(1))
 	inHandler := make(chan struct{})
 	release := make(chan struct{})
-	var returned, after atomic.Bool
+	var returned, after, first atomic.Bool
 	err := cons.Consume(func(msgs []*memphis.Msg, _ error, _ context.Context) {
 		if returned.Load() {
 			after.Store(true)
 		}
-		select {
-		case inHandler <- struct{}{}:
+		// The first call holds on, whenever the test gets to look: with a
+		// send that gave up when nobody was receiving yet, a loaded machine
+		// let all three calls pass before the test waited, and it waited
+		// forever.
+		if first.CompareAndSwap(false, true) {
+			close(inHandler)
 			<-release
-		default:
 		}
 		_ = msgs[0].Ack()
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-inHandler
+	within(t, inHandler, 10*time.Second, "the first handler call")
 	done := make(chan struct{})
 	go func() { cons.StopConsume(); returned.Store(true); close(done) }()
 	select {

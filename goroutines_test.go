@@ -114,17 +114,18 @@ func startLeakCheck() *leakCheck {
 
 // verify checks, after what returned, that no goroutine started since the
 // check began is left. A call that waits for the goroutines it ends leaves
-// no SDK code running when it returns, but for goroutines at the closing
-// brace of their function: those were waited for (a WaitGroup is told, by
-// a deferred Done, just before the function returns) and are leaving.
-// goleak then checks every goroutine, nats.go's included, giving them a
-// moment to wind down (a nats.go subscription's goroutine ends after
-// Unsubscribe returns).
+// none of those the SDK started running when it returns, but for
+// goroutines at the closing brace of their function: those were waited for
+// (a WaitGroup is told, by a deferred Done, just before the function
+// returns) and are leaving. goleak then checks every goroutine, nats.go's
+// included, giving them a moment to wind down (a nats.go subscription's
+// goroutine ends after Unsubscribe returns; nats.go's callback goroutine
+// after the last callback, whose end Close waits for, returns).
 func (l *leakCheck) verify(t *testing.T, what string, waits bool) {
 	t.Helper()
 	if waits {
 		for _, s := range goroutineDump() {
-			if !l.ids[goroutineID(s)] && strings.Contains(s, "\n"+sdkPrefix) && !leaving(s) {
+			if !l.ids[goroutineID(s)] && strings.Contains(s, "\ncreated by "+sdkPrefix) && !leaving(s) {
 				t.Errorf("%s returned while an SDK goroutine still ran:\n%s", what, s)
 			}
 		}
