@@ -380,6 +380,17 @@ func (b *Broker) setNode(i int, ns *server.Server) {
 	b.nodes[i] = ns
 }
 
+// runningNodes counts the nodes running now.
+func (b *Broker) runningNodes() int {
+	n := 0
+	for _, ns := range b.snapshotNodes() {
+		if ns != nil {
+			n++
+		}
+	}
+	return n
+}
+
 func (b *Broker) snapshotNodes() []*server.Server {
 	b.nodesMu.RLock()
 	defer b.nodesMu.RUnlock()

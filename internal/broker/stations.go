@@ -228,8 +228,7 @@ func (cp *controlPlane) createStreams(st *station) error {
 				_ = cp.js.DeleteStream(ctx, wire.StreamName(st.Intern, done))
 			}
 			var apiErr *jetstream.APIError
-			if errors.As(err, &apiErr) && (apiErr.ErrorCode == jsErrReplicasNotSupported || apiErr.ErrorCode == jsErrInsufficientNodes ||
-				strings.Contains(apiErr.Description, "insufficient resources")) {
+			if errors.As(err, &apiErr) && (apiErr.ErrorCode == jsErrReplicasNotSupported || placementRefused(apiErr)) {
 				return errors.New("station can not be created, probably since replicas count is larger than the cluster size")
 			}
 			return errors.New(jsErrorText(err))
@@ -269,16 +268,38 @@ func (cp *controlPlane) ensureTransforms(st *station) error {
 	return nil
 }
 
-// createStream creates one stream, retrying the store-creation race.
+// placementWait bounds how long a stream whose replicas the running nodes
+// can hold is retried when the cluster will not place it yet.
+const placementWait = 5 * time.Second
+
+// createStream creates one stream, retrying the store-creation race, and
+// a placement the cluster refuses although enough nodes run: just after the
+// cluster formed, the meta leader may know every node before each has
+// reported the storage it offers (seen once in 25 cluster starts, under
+// load).
 func (cp *controlPlane) createStream(ctx context.Context, cfg jetstream.StreamConfig) error {
+	placeBy := time.Now().Add(placementWait)
 	for try := 1; ; try++ {
 		_, err := cp.js.CreateStream(ctx, cfg)
 		var apiErr *jetstream.APIError
-		if err == nil || try == storeRetries || !errors.As(err, &apiErr) || apiErr.ErrorCode != jsErrStoreCreate {
+		if err == nil || !errors.As(err, &apiErr) {
 			return err
 		}
-		time.Sleep(time.Duration(try) * 10 * time.Millisecond)
+		switch {
+		case apiErr.ErrorCode == jsErrStoreCreate && try < storeRetries:
+			time.Sleep(time.Duration(try) * 10 * time.Millisecond)
+		case placementRefused(apiErr) && cfg.Replicas <= cp.b.runningNodes() && time.Now().Before(placeBy):
+			time.Sleep(50 * time.Millisecond)
+		default:
+			return err
+		}
 	}
+}
+
+// placementRefused reports whether JetStream found no nodes to hold a
+// stream's replicas.
+func placementRefused(apiErr *jetstream.APIError) bool {
+	return apiErr.ErrorCode == jsErrInsufficientNodes || strings.Contains(apiErr.Description, "insufficient resources")
 }
 
 func (cp *controlPlane) destroyStation(body []byte) []byte {
