@@ -5,6 +5,7 @@ package testenv
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -58,6 +59,22 @@ func Local(t testing.TB, opts ...memphistest.Option) *Broker {
 		Host: s.Host(), Port: s.Port(), Username: s.Username(),
 		Password: s.Password(), Token: s.Token(), AccountID: 1, Server: s,
 	}
+}
+
+// Faulty returns a broker that clients reach through a fault-injecting
+// proxy, and the proxy: the in-process broker started WithFaults or, when
+// MEMPHIS_HOST is set and no options are given, the real broker behind a
+// proxy of the test's own. The broker's Host and Port name the proxy.
+func Faulty(t testing.TB, opts ...memphistest.Option) (*Broker, *memphistest.Proxy) {
+	t.Helper()
+	if host := os.Getenv("MEMPHIS_HOST"); host != "" && len(opts) == 0 {
+		b := real(t, host)
+		p := memphistest.NewProxy(t, net.JoinHostPort(b.Host, strconv.Itoa(b.Port)))
+		b.Host, b.Port = p.Host(), p.Port()
+		return b, p
+	}
+	b := Local(t, append(opts, memphistest.WithFaults())...)
+	return b, b.Server.Faults()
 }
 
 func real(t testing.TB, host string) *Broker {
