@@ -30,7 +30,9 @@ type Conn struct {
 	connID   string
 	username string
 	log      *slog.Logger
+	logs     *logLimiter // failures that may come in storms are logged through it
 	acks     *acker
+	out      *outbox // publishes made while the connection is down
 
 	// mu guards the fields below. Lock order: Conn.mu, then a Producer's or
 	// Consumer's own mutex; no user callback runs while it is held.
@@ -88,27 +90,33 @@ func ConnectContext(ctx context.Context, host, username string, options ...Optio
 		// error handler) must never vanish; routine news stays quiet.
 		c.log = slog.New(minLevel{slog.Default().Handler(), slog.LevelWarn})
 	}
+	c.logs = newLogLimiter(c.log, logSummaryInterval)
 	id, err := newUUID()
 	if err != nil {
 		return nil, opErr("connect", "", err)
 	}
 	c.connID = id
 	c.acks = newAcker(c)
+	c.out = newOutbox(c)
 	if err := c.dial(ctx); err != nil {
+		c.logs.close()
 		return nil, opErr("connect", "", err)
 	}
 	if err := c.acks.start(); err != nil {
 		c.nc.Close()
+		c.logs.close()
 		return nil, opErr("connect", "", err)
 	}
 	sub, err := c.nc.Subscribe(wire.SubjClientUpdates, c.onClientUpdate)
 	if err != nil {
 		c.acks.stop()
 		c.nc.Close()
+		c.logs.close()
 		return nil, opErr("connect", "", err)
 	}
 	c.updatesSub = sub
-	c.log.Debug("memphis: connected", "server", c.nc.ConnectedUrl(), "connection_id", c.connID)
+	c.out.start()
+	c.log.Debug("memphis: connected", "server", c.nc.ConnectedUrlRedacted(), "connection_id", c.connID)
 	return c, nil
 }
 
@@ -119,6 +127,8 @@ func defaultOptions() Options {
 		Reconnect:         DefaultReconnect,
 		MaxReconnect:      DefaultMaxReconnect,
 		ReconnectInterval: DefaultReconnectInterval,
+		PingInterval:      DefaultPingInterval,
+		MaxPingsOut:       DefaultMaxPingsOut,
 		Timeout:           DefaultTimeout,
 		RequestTimeout:    DefaultRequestTimeout,
 		MaxPending:        DefaultMaxPending,
@@ -143,6 +153,10 @@ func (o *Options) validate() error {
 		return invalid("account id %d is negative", o.AccountId)
 	case o.ReconnectInterval < 0:
 		return invalid("reconnect interval %v is negative", o.ReconnectInterval)
+	case o.PingInterval <= 0:
+		return invalid("ping interval %v must be positive", o.PingInterval)
+	case o.MaxPingsOut < 1:
+		return invalid("max pings out %d must be at least 1", o.MaxPingsOut)
 	case o.Timeout <= 0:
 		return invalid("timeout %v must be positive", o.Timeout)
 	case o.RequestTimeout <= 0:
@@ -223,6 +237,8 @@ func (c *Conn) dial(ctx context.Context) error {
 	nopts.AllowReconnect = o.Reconnect
 	nopts.MaxReconnect = o.MaxReconnect
 	nopts.ReconnectWait = o.ReconnectInterval
+	nopts.PingInterval = o.PingInterval
+	nopts.MaxPingsOut = o.MaxPingsOut
 	nopts.Timeout = o.Timeout
 	nopts.NoRandomize = true
 	if tlsCfg != nil {
@@ -239,7 +255,11 @@ func (c *Conn) dial(ctx context.Context) error {
 		if err == nil {
 			level = slog.LevelInfo // closed on purpose
 		}
-		c.log.Log(context.Background(), level, "memphis: disconnected", "err", err)
+		c.logs.failure(level, nil, "memphis: disconnected", "disconnects", err)
+		// From now on publishes wait in the outbox, and calls that need the
+		// connection wait for it (bounded by their contexts) rather than for
+		// nats.go's lock, which its reconnect attempts hold.
+		c.out.setDown(true)
 		// Acknowledgements of produces in flight are lost with the connection.
 		lost := ErrConnectionLost
 		if err != nil {
@@ -250,17 +270,28 @@ func (c *Conn) dial(ctx context.Context) error {
 			fn(c, err)
 		}
 	}
+	// nats.go prints these to stderr unless told otherwise: write errors,
+	// slow subscriptions, permission violations.
+	nopts.AsyncErrorCB = func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		var attrs []any
+		if sub != nil {
+			attrs = append(attrs, "subject", sub.Subject)
+		}
+		c.logs.failure(slog.LevelWarn, nil, "memphis: connection error", "connection errors", err, attrs...)
+	}
 	nopts.ReconnectedCB = func(nc *nats.Conn) {
-		c.log.Info("memphis: reconnected", "server", nc.ConnectedUrl())
-		c.mu.Lock()
-		close(c.reconnected)
-		c.reconnected = make(chan struct{})
-		c.mu.Unlock()
+		c.log.Info("memphis: reconnected", "server", nc.ConnectedUrlRedacted())
+		c.out.setDown(false) // before the signal: see awaitUp
+		c.signalReconnect()
 		if fn := c.opts.ReconnectHandler; fn != nil {
 			fn(c)
 		}
 	}
 	nopts.ClosedCB = func(*nats.Conn) {
+		// Closed for good (Close, or reconnecting gave up): whoever waits
+		// for the connection goes on, to fail with ErrConnClosed.
+		c.out.setGone()
+		c.signalReconnect()
 		if fn := c.opts.ClosedHandler; fn != nil {
 			fn(c)
 		}
@@ -372,6 +403,8 @@ func (c *Conn) Close() {
 	}
 	cancel()
 	c.acks.stop()
+	c.out.stop()
+	c.logs.close()
 	c.nc.Close()
 }
 
@@ -379,6 +412,14 @@ func (c *Conn) isClosed() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.closed
+}
+
+// signalReconnect wakes whoever waits for the connection to come back.
+func (c *Conn) signalReconnect() {
+	c.mu.Lock()
+	close(c.reconnected)
+	c.reconnected = make(chan struct{})
+	c.mu.Unlock()
 }
 
 // reconnectSignal returns a channel closed at the next reconnect.
@@ -407,6 +448,9 @@ func (c *Conn) request(ctx context.Context, subject string, body any) ([]byte, e
 	}
 	ctx, cancel := c.requestCtx(ctx)
 	defer cancel()
+	if err := c.awaitUp(ctx); err != nil {
+		return nil, err
+	}
 	msg, err := c.nc.RequestWithContext(ctx, subject, data)
 	if err != nil {
 		return nil, mapNATSErr(err)

@@ -134,11 +134,24 @@ const (
 	DefaultAccountID = 1
 	// DefaultReconnect: reconnect after the connection drops.
 	DefaultReconnect = true
-	// DefaultMaxReconnect is how many reconnect attempts are made; a negative
-	// value means forever.
-	DefaultMaxReconnect = 10
+	// DefaultMaxReconnect (-1) reconnects forever: a broker that takes a
+	// minute to come back (a rescheduled Kubernetes pod, a rolling upgrade)
+	// finds its clients waiting rather than closed for good. A positive
+	// MaxReconnect gives up after that many attempts.
+	DefaultMaxReconnect = -1
 	// DefaultReconnectInterval is the wait between reconnect attempts.
 	DefaultReconnectInterval = time.Second
+	// DefaultPingInterval is how often a connection pings the broker to
+	// check that it is alive. With DefaultMaxPingsOut it bounds how long a
+	// silently dead connection (a crashed host, a dropped NAT entry: no
+	// reset, no bytes) goes unnoticed: the connection is declared dead at
+	// the tick that finds more than MaxPingsOut pings unanswered, which
+	// comes 5 to 6 intervals after the last answer, 25-30 s. A partition
+	// shorter than 5 intervals (25 s) is ridden out without a reconnect.
+	DefaultPingInterval = 5 * time.Second
+	// DefaultMaxPingsOut is how many pings may go unanswered; the next tick
+	// of DefaultPingInterval declares the connection dead and reconnects.
+	DefaultMaxPingsOut = 5
 	// DefaultTimeout bounds the dial of each connection attempt.
 	DefaultTimeout = 15 * time.Second
 	// DefaultRequestTimeout bounds control-plane calls (create, destroy,

@@ -1,0 +1,424 @@
+package memphis_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/memphisdev/memphis.go"
+	"github.com/memphisdev/memphis.go/internal/testenv"
+	"github.com/memphisdev/memphis.go/memphistest"
+)
+
+// These tests put the SDK, with its default options, under the network
+// faults production sees, through memphistest's fault-injecting proxy:
+// while a service produces 200 msg/s (sync, async with a callback, async
+// reported only through the log) and consumes with Consume, the proxy
+// resets every connection, black-holes traffic, adds latency or stages an
+// outage. Each test checks that nothing acknowledged is lost, that no
+// call outlives its own deadline, that producing and consuming resume
+// within 5 s of the fault's end, and counts the lines logged.
+//
+// With MEMPHIS_HOST set they run against that broker through a proxy of
+// their own (testenv.Faulty). Each takes from 20 s to two minutes, mostly
+// waiting, so they run in parallel.
+
+// logBook is a slog handler that keeps every record, for counting.
+type logBook struct {
+	mu      sync.Mutex
+	records []logEntry
+	attrs   []slog.Attr
+	shared  *logBook // the book records go to; nil: this one
+}
+
+type logEntry struct {
+	at    time.Time
+	level slog.Level
+	msg   string
+	attrs map[string]string
+}
+
+func (h *logBook) book() *logBook {
+	if h.shared != nil {
+		return h.shared
+	}
+	return h
+}
+
+func (h *logBook) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *logBook) Handle(_ context.Context, r slog.Record) error {
+	e := logEntry{at: r.Time, level: r.Level, msg: r.Message, attrs: map[string]string{}}
+	for _, a := range h.attrs {
+		e.attrs[a.Key] = a.Value.String()
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		e.attrs[a.Key] = a.Value.String()
+		return true
+	})
+	b := h.book()
+	b.mu.Lock()
+	b.records = append(b.records, e)
+	b.mu.Unlock()
+	return nil
+}
+
+func (h *logBook) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &logBook{attrs: append(append([]slog.Attr(nil), h.attrs...), attrs...), shared: h.book()}
+}
+
+func (h *logBook) WithGroup(string) slog.Handler { return h }
+
+// between returns the records of at least level logged in [from, to).
+func (h *logBook) between(level slog.Level, from, to time.Time) []logEntry {
+	b := h.book()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []logEntry
+	for _, e := range b.records {
+		if e.level >= level && !e.at.Before(from) && e.at.Before(to) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// loggedProduceFailures counts the async produce failures a producer's
+// log lines report, each alone or summed up, and the lines.
+func loggedProduceFailures(t *testing.T, book *logBook, producer string) (failures, lines int) {
+	t.Helper()
+	for _, e := range book.between(slog.LevelError, time.Time{}, time.Now().Add(time.Hour)) {
+		if e.attrs["producer"] != producer {
+			continue
+		}
+		switch {
+		case e.msg == "memphis: async produce failed":
+			failures++
+		case strings.Contains(e.msg, "more async produces failed"):
+			n, err := strconv.Atoi(e.attrs["count"])
+			if err != nil || !strings.Contains(e.msg, " "+e.attrs["count"]+" more ") {
+				t.Errorf("summary %q does not say its count: %v", e.msg, e.attrs)
+			}
+			failures += n
+		default:
+			continue
+		}
+		lines++
+	}
+	return failures, lines
+}
+
+// summary groups records by message, for a test log.
+func summary(es []logEntry) string {
+	n := map[string]int{}
+	example := map[string]string{}
+	for _, e := range es {
+		n[e.msg]++
+		example[e.msg] = e.attrs["err"]
+	}
+	var parts []string
+	for m, c := range n {
+		parts = append(parts, fmt.Sprintf("%d× %q (err %q)", c, m, example[m]))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
+
+// callClock records how long calls took beyond their own deadline.
+type callClock struct {
+	mu    sync.Mutex
+	worst time.Duration // the largest overrun
+	what  string
+	calls int
+}
+
+// time runs call with a context that ends after d and records by how much
+// it outlived that.
+func (cc *callClock) time(what string, d time.Duration, call func(ctx context.Context)) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	start := time.Now()
+	call(ctx)
+	over := time.Since(start) - d
+	cancel()
+	cc.mu.Lock()
+	cc.calls++
+	if over > cc.worst {
+		cc.worst, cc.what = over, what
+	}
+	cc.mu.Unlock()
+}
+
+// faultLoad is a service under load: three producers at a steady rate
+// and a Consume, keeping their books in a ledger.
+type faultLoad struct {
+	l        *ledger
+	p        *memphis.Producer
+	clock    callClock
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	logFails atomic.Int64 // fire-and-forget failures (from Flush)
+}
+
+// loadRate is the total produce rate, split evenly between the three ways
+// of producing.
+const loadRate = 200
+
+// callDeadline is the deadline every produce call gets: longer than its
+// AckWaitSec, so the SDK's own timeout ends a stalled produce first.
+const (
+	callDeadline = 3 * time.Second
+	ackWaitSec   = 2
+)
+
+func startFaultLoad(t *testing.T, c *memphis.Conn, station string) *faultLoad {
+	t.Helper()
+	f := &faultLoad{l: newLedger(), stop: make(chan struct{})}
+	// No error handler: async failures go to the log, as by default.
+	f.p = mustProducer(t, c, station, "p")
+	cons := mustConsumer(t, c, station, "c", memphis.ConsumerErrorHandler(func(_ *memphis.Consumer, err error) { f.l.handlerErr(err) }))
+	if err := cons.Consume(f.l.handler); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cons.StopConsume)
+	every := time.Second * 3 / loadRate
+	ways := []func(i int){
+		func(i int) { // sync
+			id := fmt.Sprintf("s-%d", i)
+			f.clock.time("sync produce", callDeadline, func(ctx context.Context) {
+				err := f.p.ProduceContext(ctx, []byte(id), memphis.AckWaitSec(ackWaitSec))
+				if err == nil {
+					f.l.ack(id)
+				} else {
+					f.l.fail(err)
+				}
+			})
+		},
+		func(i int) { // async, with a callback
+			id := fmt.Sprintf("a-%d", i)
+			f.clock.time("ProduceAsync", callDeadline, func(ctx context.Context) {
+				err := f.p.ProduceAsync(ctx, []byte(id), func(_ memphis.PubAck, err error) {
+					if err == nil {
+						f.l.ack(id)
+					} else {
+						f.l.fail(err)
+					}
+				}, memphis.AckWaitSec(ackWaitSec))
+				if err != nil {
+					f.l.fail(err)
+				}
+			})
+		},
+		func(i int) { // async, failures only logged
+			id := fmt.Sprintf("h-%d", i)
+			f.clock.time("async produce", callDeadline, func(ctx context.Context) {
+				err := f.p.ProduceContext(ctx, []byte(id), memphis.AsyncProduce(), memphis.AckWaitSec(ackWaitSec))
+				if err != nil {
+					f.l.fail(err)
+					return
+				}
+				f.l.mu.Lock()
+				f.l.unchecked[id] = true
+				f.l.mu.Unlock()
+			})
+		},
+	}
+	for _, way := range ways {
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			pace := time.NewTicker(every)
+			defer pace.Stop()
+			for i := 0; ; i++ {
+				select {
+				case <-f.stop:
+					return
+				case <-pace.C:
+				}
+				way(i)
+			}
+		}()
+	}
+	return f
+}
+
+// resumedAfter waits until a sync or callback produce sent after end was
+// acknowledged and consumed, and returns how long after end each happened.
+func (f *faultLoad) resumedAfter(t *testing.T, end time.Time) (produced, consumed time.Duration) {
+	t.Helper()
+	f.l.await(t, 60*time.Second, "a message produced after the fault to be acknowledged and consumed", func() bool {
+		produced, consumed = 0, 0
+		for id, at := range f.l.acked {
+			if !at.After(end) {
+				continue
+			}
+			if produced == 0 || at.Sub(end) < produced {
+				produced = at.Sub(end)
+			}
+			if got, ok := f.l.got[id]; ok && (consumed == 0 || got.Sub(end) < consumed) {
+				consumed = got.Sub(end)
+			}
+		}
+		return produced > 0 && consumed > 0
+	})
+	return produced, consumed
+}
+
+// finish stops the load and checks the books: nothing acknowledged lost,
+// every failure typed, and every fire-and-forget produce either consumed or
+// reported in the log (each failure logged or counted in a summary).
+func (f *faultLoad) finish(t *testing.T, c *memphis.Conn, book *logBook) {
+	t.Helper()
+	close(f.stop)
+	f.wg.Wait()
+	err := f.p.Flush(testCtx(t, 30*time.Second))
+	if err != nil && !outageErr(err) {
+		t.Errorf("flush: %v", err)
+	}
+	// A fence: once it is consumed, so is everything stored before it in
+	// the station's one partition.
+	if err := f.p.ProduceContext(testCtx(t, 30*time.Second), []byte("fence")); err != nil {
+		t.Fatalf("produce the fence: %v", err)
+	}
+	// Messages delivered just before a fault whose acks were lost come
+	// again after MaxAckTime (30 s by default), so wait past that.
+	l := f.l
+	l.await(t, 60*time.Second, "every acknowledged message and the fence to be consumed", func() bool {
+		_, fenced := l.got["fence"]
+		return fenced && len(l.missing()) == 0
+	})
+	c.Close() // logs the summaries of failures still being counted
+	logged, _ := loggedProduceFailures(t, book, "p")
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, err := range append(append([]error(nil), l.failed...), l.handled...) {
+		if !outageErr(err) {
+			t.Errorf("failure is not a typed outage error: %v", err)
+		}
+	}
+	unseen := l.unseen()
+	if unseen > logged {
+		t.Errorf("%d fire-and-forget produces were neither consumed nor logged as failed (%d logged)", unseen-logged, logged)
+	}
+	t.Logf("acknowledged %d, consumed %d, lost 0; %d failures reported to callers, %d to the consumer's handler; %d fire-and-forget produces not consumed, %d failures of them logged",
+		l.ackedN, l.gotN, len(l.failed), len(l.handled), unseen, logged)
+	f.clock.mu.Lock()
+	defer f.clock.mu.Unlock()
+	t.Logf("%d calls; the worst outlived its deadline by %v (%s)", f.clock.calls, f.clock.worst.Round(time.Millisecond), f.clock.what)
+	// A little slack for scheduling on a loaded machine.
+	if f.clock.worst > time.Second {
+		t.Errorf("%s outlived its deadline by %v", f.clock.what, f.clock.worst)
+	}
+}
+
+// faultCase is one fault scenario: inject starts the fault and returns
+// when it has ended.
+type faultCase struct {
+	name   string
+	inject func(t *testing.T, p *memphistest.Proxy)
+	// reconnects: whether the fault must cost a reconnect (true), must be
+	// ridden out without one (false), or either (nil).
+	reconnects *bool
+	// maxLines bounds the warnings and errors logged from the fault's
+	// start to 5 s after its end; 0: not checked.
+	maxLines int
+}
+
+func yes() *bool { b := true; return &b }
+func no() *bool  { b := false; return &b }
+
+func faultCases() []faultCase {
+	return []faultCase{
+		{name: "reset", reconnects: yes(), inject: func(t *testing.T, p *memphistest.Proxy) {
+			for i := range 3 {
+				if i > 0 {
+					time.Sleep(2 * time.Second) // the faults' own rhythm: traffic between them
+				}
+				if n := p.Reset(); n == 0 {
+					t.Errorf("reset %d found no connection to reset", i+1)
+				}
+			}
+		}},
+		{name: "blackhole-10s", reconnects: no(), inject: func(t *testing.T, p *memphistest.Proxy) {
+			<-p.BlackHole(10 * time.Second)
+		}},
+		{name: "blackhole-60s", reconnects: yes(), maxLines: 40, inject: func(t *testing.T, p *memphistest.Proxy) {
+			<-p.BlackHole(60 * time.Second)
+		}},
+		{name: "latency-300ms", reconnects: no(), inject: func(t *testing.T, p *memphistest.Proxy) {
+			p.Latency(300 * time.Millisecond)
+			time.Sleep(10 * time.Second) // the fault's duration
+			p.Latency(0)
+		}},
+		{name: "outage-8s", reconnects: yes(), inject: func(t *testing.T, p *memphistest.Proxy) {
+			<-p.Outage(8 * time.Second)
+		}},
+		{name: "outage-60s", reconnects: yes(), maxLines: 40, inject: func(t *testing.T, p *memphistest.Proxy) {
+			<-p.Outage(60 * time.Second)
+		}},
+	}
+}
+
+func TestNetworkFaults(t *testing.T) {
+	only := os.Getenv("MEMPHIS_FAULTS") // a comma-separated subset, for runs by hand
+	for _, fc := range faultCases() {
+		if only != "" && !strings.Contains(","+only+",", ","+fc.name+",") {
+			continue
+		}
+		t.Run(fc.name, func(t *testing.T) {
+			t.Parallel()
+			runFault(t, fc)
+		})
+	}
+}
+
+func runFault(t *testing.T, fc faultCase) {
+	b, proxy := testenv.Faulty(t)
+	book := &logBook{}
+	var disconnects atomic.Int32
+	var lastDisconnect atomic.Int64
+	c := connect(t, b, memphis.Logger(slog.New(book)),
+		memphis.DisconnectHandler(func(*memphis.Conn, error) {
+			disconnects.Add(1)
+			lastDisconnect.Store(time.Now().UnixNano())
+		}))
+	station := testenv.Name(t, "fault-"+fc.name)
+	if _, err := c.CreateStation(station); err != nil {
+		t.Fatal(err)
+	}
+	f := startFaultLoad(t, c, station)
+	f.l.await(t, 20*time.Second, "traffic before the fault", func() bool { return f.l.gotN >= 200 })
+
+	start := time.Now()
+	fc.inject(t, proxy)
+	end := time.Now()
+	produced, consumed := f.resumedAfter(t, end)
+	t.Logf("%s: fault lasted %v; produce resumed %v and consume %v after it ended",
+		fc.name, end.Sub(start).Round(time.Millisecond), produced.Round(time.Millisecond), consumed.Round(time.Millisecond))
+	if produced > 5*time.Second || consumed > 5*time.Second {
+		t.Errorf("resumed %v (produce) and %v (consume) after the fault, want within 5s", produced, consumed)
+	}
+	n := disconnects.Load()
+	switch {
+	case fc.reconnects != nil && *fc.reconnects && n == 0:
+		t.Errorf("the fault went unnoticed: no disconnect")
+	case fc.reconnects != nil && !*fc.reconnects && n > 0:
+		t.Errorf("the fault should have been ridden out, but the connection dropped %d times", n)
+	}
+	if n > 0 {
+		t.Logf("%d disconnects, the last %v after the fault began", n, time.Duration(lastDisconnect.Load()-start.UnixNano()).Round(time.Millisecond))
+	}
+	lines := book.between(slog.LevelWarn, start, end.Add(5*time.Second))
+	t.Logf("%d warnings and errors logged from the fault's start to 5 s after its end: %s", len(lines), summary(lines))
+	if fc.maxLines > 0 && len(lines) > fc.maxLines {
+		t.Errorf("%d lines logged, want at most %d", len(lines), fc.maxLines)
+	}
+	f.finish(t, c, book)
+}
