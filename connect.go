@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"sync/atomic"
 	"time"
 
@@ -143,6 +145,10 @@ func (o *Options) validate() error {
 	switch {
 	case strings.TrimSpace(o.Host) == "":
 		return invalid("a host is required")
+	case strings.Contains(o.Host, "@"):
+		// nats.go would take credentials from the URL, and errors would
+		// carry them; they belong in Password or ConnectionToken.
+		return invalid("host %q carries credentials: give them with Password or ConnectionToken", redactHosts(o.Host))
 	case o.Username == "":
 		return invalid("a username is required")
 	case (o.Password == "") == (o.ConnectionToken == ""):
@@ -300,7 +306,7 @@ func (c *Conn) dial(ctx context.Context) error {
 		nopts.Token = o.ConnectionToken
 		nc, err := connectCtx(ctx, nopts)
 		if err != nil {
-			return mapConnectErr(err)
+			return mapConnectErr(err, tlsCfg != nil)
 		}
 		c.nc = nc
 		return nil
@@ -313,7 +319,7 @@ func (c *Conn) dial(ctx context.Context) error {
 		nc, err = connectCtx(ctx, nopts)
 	}
 	if err != nil {
-		return mapConnectErr(err)
+		return mapConnectErr(err, tlsCfg != nil)
 	}
 	c.nc = nc
 	return nil
@@ -355,8 +361,17 @@ func connectCtx(ctx context.Context, o nats.Options) (*nats.Conn, error) {
 	}
 }
 
-func mapConnectErr(err error) error {
+// mapConnectErr gives a failed connection attempt its sentinel. tlsOn:
+// the attempt used TLS.
+func mapConnectErr(err error, tlsOn bool) error {
 	switch {
+	case isTLSErr(err):
+		return fmt.Errorf("%w: %w", ErrTLS, err)
+	case tlsOn && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)):
+		// With TLS 1.3 the client's handshake is over before the broker
+		// checks the client certificate; a broker that refuses it closes
+		// the connection, and the client's first write or read fails.
+		return fmt.Errorf("%w: the broker closed the connection after the TLS handshake, as a broker that requires a client certificate does when none, or one it does not trust, is given: %w", ErrTLS, err)
 	case errors.Is(err, nats.ErrAuthorization), strings.Contains(strings.ToLower(err.Error()), "authorization violation"):
 		return fmt.Errorf("%w: %w", ErrAuthorization, err)
 	case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
@@ -365,6 +380,31 @@ func mapConnectErr(err error) error {
 		return fmt.Errorf("%w: %w", ErrNoServers, err)
 	}
 	return err
+}
+
+// isTLSErr reports whether a connection attempt failed in TLS: the
+// broker's certificate did not verify, the broker refused the client's
+// (a TLS alert), or only one side wanted TLS.
+func isTLSErr(err error) bool {
+	var (
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		verify    *tls.CertificateVerificationError
+		record    tls.RecordHeaderError
+		alert     tls.AlertError
+		op        *net.OpError
+	)
+	switch {
+	case errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &invalid),
+		errors.As(err, &verify), errors.As(err, &record), errors.As(err, &alert):
+		return true
+	case errors.As(err, &op) && op.Op == "remote error": // an alert from the broker
+		return true
+	case errors.Is(err, nats.ErrSecureConnWanted), errors.Is(err, nats.ErrSecureConnRequired):
+		return true
+	}
+	return false
 }
 
 // IsConnected reports whether the connection to the broker is up now.

@@ -26,6 +26,7 @@ package memphistest
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -316,5 +317,5 @@ func (s *Server) String() string {
 	return fmt.Sprintf("memphistest.Server %s:%d (user %s)", s.Host(), s.Port(), s.user)
 }
 
-// GoString is String, for %#v.
-func (s *Server) GoString() string { return s.String() }
+// Format prints String, whatever the verb.
+func (s *Server) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -119,8 +120,8 @@ func (t *TLS) String() string {
 	return "memphistest.TLS{CA, client certificate, client key: [redacted]}"
 }
 
-// GoString is String, for %#v.
-func (t *TLS) GoString() string { return t.String() }
+// Format prints String, whatever the verb.
+func (t *TLS) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, t.String()) }
 
 // certValidity is how long generated certificates are valid: long enough
 // for any test run or development session.
