@@ -1,20 +1,15 @@
 package memphistest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/memphisdev/memphis.go/internal/testcert"
 )
 
 // tlsOptions configure WithTLS.
@@ -130,94 +125,20 @@ const certValidity = 365 * 24 * time.Hour
 // newTLS makes a CA, a server certificate for the hosts and a client
 // certificate, and the server's configuration.
 func newTLS(host string, o tlsOptions) (*TLS, *tls.Config, error) {
-	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "memphistest CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(certValidity),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, nil, err
-	}
 	hosts := o.hosts
 	if hosts == nil {
 		hosts = []string{host, "127.0.0.1", "::1", "localhost"}
 	}
-	server, _, _, err := leaf(ca, caKey, "memphistest server", x509.ExtKeyUsageServerAuth, hosts)
+	b, err := testcert.New(hosts, certValidity)
 	if err != nil {
 		return nil, nil, err
 	}
-	client, certPEM, keyPEM, err := leaf(ca, caKey, "memphistest client", x509.ExtKeyUsageClientAuth, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	m := &TLS{
-		CAPEM:         pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		ClientCertPEM: certPEM,
-		ClientKeyPEM:  keyPEM,
-		pool:          pool,
-		client:        client,
-	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{server}, MinVersion: tls.VersionTLS12}
+	pool := b.Pool()
+	m := &TLS{CAPEM: b.CAPEM, ClientCertPEM: b.ClientCertPEM, ClientKeyPEM: b.ClientKeyPEM, pool: pool, client: b.Client}
+	cfg := &tls.Config{Certificates: []tls.Certificate{b.Server}, MinVersion: tls.VersionTLS12}
 	if o.requireClientCert {
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 		cfg.ClientCAs = pool
 	}
 	return m, cfg, nil
-}
-
-// leaf makes a certificate signed by the CA, valid for hosts.
-func leaf(ca *x509.Certificate, caKey *ecdsa.PrivateKey, name string, usage x509.ExtKeyUsage, hosts []string) (tls.Certificate, []byte, []byte, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    ca.NotBefore,
-		NotAfter:     ca.NotAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-	}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else if h != "" {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return tls.Certificate{}, nil, nil, err
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return tls.Certificate{}, nil, nil, err
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	return cert, certPEM, keyPEM, err
-}
-
-// serial is a random certificate serial number.
-func serial() *big.Int {
-	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127)) // crypto/rand does not fail
-	return n
 }
