@@ -298,6 +298,11 @@ func (c *Conn) dial(ctx context.Context) error {
 		// for the connection goes on, to fail with ErrConnClosed.
 		c.out.setGone()
 		c.signalReconnect()
+		if !c.isClosed() {
+			gaveUp := fmt.Errorf("%w: reconnecting gave up after %d attempts (MaxReconnect)", ErrConnClosed, c.opts.MaxReconnect)
+			c.log.Error("memphis: connection closed for good", "err", gaveUp)
+			c.acks.failAll(gaveUp) // produces waiting in the outbox will never be sent
+		}
 		if fn := c.opts.ClosedHandler; fn != nil {
 			fn(c)
 		}

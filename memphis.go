@@ -34,6 +34,8 @@
 // and Consumers; a Consumer hands out Msgs.
 //
 //	Conn      connect.go     Connect, Close, connection status and broker updates
+//	          outbox.go      what is published while the connection is down
+//	          secrets.go     credentials kept out of printed values and errors
 //	Station   station.go     CreateStation, Destroy; retention and storage types
 //	Producer  producer.go    CreateProducer, Produce, Flush, the Conn.Produce cache
 //	          publish.go     the acknowledgements of produced messages (PubAck)
@@ -48,6 +50,7 @@
 //	options   options.go     every option, each naming its Default constant
 //	defaults  memphis.go     the Default constants (this file)
 //	errors    errors.go      sentinel errors, *OpError, *BrokerError, *SchemaError
+//	logging   logging.go     repeated failures summed up instead of repeated
 //
 // # Producing
 //
@@ -116,6 +119,19 @@
 // slog.Default(); the Logger option sends all of them, connection events at
 // Info and Debug included, to a logger of your choice, whose handler picks
 // the level. The SDK never prints and never panics on a runtime condition.
+// Failures that come in storms are not logged one by one: the first of a
+// kind from a producer, consumer or the connection is logged at once, and
+// its repeats are summed up in one line every 10 s.
+//
+// # A network that fails
+//
+// A connection reconnects forever by default (DefaultMaxReconnect) and
+// pings the broker every DefaultPingInterval, so a silently dead
+// connection is replaced within 25-30 s and a shorter partition is ridden
+// out. While it is down, produces and acks wait for it inside the SDK and
+// calls that need it wait for it, all bounded by their contexts, and
+// consumers resume when it is back. TLS failures are ErrTLS. Printing or
+// logging a Conn or Options never shows a password or token.
 //
 // All types are safe for concurrent use. Goroutines the SDK starts end when
 // their owner is closed: Conn.Close, Consumer.StopConsume, Consumer.Destroy.

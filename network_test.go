@@ -2,6 +2,7 @@ package memphis_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -329,6 +330,9 @@ type faultCase struct {
 	// maxLines bounds the warnings and errors logged from the fault's
 	// start to 5 s after its end; 0: not checked.
 	maxLines int
+	// detectedWithin: the connection must be declared dead this long
+	// after the fault began (0: not checked).
+	detectedWithin time.Duration
 }
 
 func yes() *bool { b := true; return &b }
@@ -349,7 +353,9 @@ func faultCases() []faultCase {
 		{name: "blackhole-10s", reconnects: no(), inject: func(t *testing.T, p *memphistest.Proxy) {
 			<-p.BlackHole(10 * time.Second)
 		}},
-		{name: "blackhole-60s", reconnects: yes(), maxLines: 40, inject: func(t *testing.T, p *memphistest.Proxy) {
+		// Pings every 5 s, 5 allowed out: declared dead 25 to 30 s after the
+		// last answer; 5 s of slack for a loaded machine.
+		{name: "blackhole-60s", reconnects: yes(), maxLines: 20, detectedWithin: 35 * time.Second, inject: func(t *testing.T, p *memphistest.Proxy) {
 			<-p.BlackHole(60 * time.Second)
 		}},
 		{name: "latency-300ms", reconnects: no(), inject: func(t *testing.T, p *memphistest.Proxy) {
@@ -360,13 +366,14 @@ func faultCases() []faultCase {
 		{name: "outage-8s", reconnects: yes(), inject: func(t *testing.T, p *memphistest.Proxy) {
 			<-p.Outage(8 * time.Second)
 		}},
-		{name: "outage-60s", reconnects: yes(), maxLines: 40, inject: func(t *testing.T, p *memphistest.Proxy) {
+		{name: "outage-60s", reconnects: yes(), maxLines: 20, inject: func(t *testing.T, p *memphistest.Proxy) {
 			<-p.Outage(60 * time.Second)
 		}},
 	}
 }
 
 func TestNetworkFaults(t *testing.T) {
+	t.Parallel()
 	only := os.Getenv("MEMPHIS_FAULTS") // a comma-separated subset, for runs by hand
 	for _, fc := range faultCases() {
 		if only != "" && !strings.Contains(","+only+",", ","+fc.name+",") {
@@ -383,11 +390,11 @@ func runFault(t *testing.T, fc faultCase) {
 	b, proxy := testenv.Faulty(t)
 	book := &logBook{}
 	var disconnects atomic.Int32
-	var lastDisconnect atomic.Int64
+	var firstDisconnect atomic.Int64
 	c := connect(t, b, memphis.Logger(slog.New(book)),
 		memphis.DisconnectHandler(func(*memphis.Conn, error) {
 			disconnects.Add(1)
-			lastDisconnect.Store(time.Now().UnixNano())
+			firstDisconnect.CompareAndSwap(0, time.Now().UnixNano())
 		}))
 	station := testenv.Name(t, "fault-"+fc.name)
 	if _, err := c.CreateStation(station); err != nil {
@@ -413,7 +420,11 @@ func runFault(t *testing.T, fc faultCase) {
 		t.Errorf("the fault should have been ridden out, but the connection dropped %d times", n)
 	}
 	if n > 0 {
-		t.Logf("%d disconnects, the last %v after the fault began", n, time.Duration(lastDisconnect.Load()-start.UnixNano()).Round(time.Millisecond))
+		detected := time.Duration(firstDisconnect.Load() - start.UnixNano())
+		t.Logf("%d disconnects, the first %v after the fault began", n, detected.Round(time.Millisecond))
+		if fc.detectedWithin > 0 && detected > fc.detectedWithin {
+			t.Errorf("the dead connection was noticed after %v, want within %v", detected, fc.detectedWithin)
+		}
 	}
 	lines := book.between(slog.LevelWarn, start, end.Add(5*time.Second))
 	t.Logf("%d warnings and errors logged from the fault's start to 5 s after its end: %s", len(lines), summary(lines))
@@ -421,4 +432,99 @@ func runFault(t *testing.T, fc faultCase) {
 		t.Errorf("%d lines logged, want at most %d", len(lines), fc.maxLines)
 	}
 	f.finish(t, c, book)
+}
+
+// A positive MaxReconnect still gives up, loudly: the connection closes
+// for good, produces waiting for it and later ones fail with ErrConnClosed,
+// and the log says so.
+func TestMaxReconnectGivesUpLoudly(t *testing.T) {
+	b, proxy := testenv.Faulty(t)
+	book := &logBook{}
+	closed := make(chan struct{})
+	c := connect(t, b, memphis.MaxReconnect(2), memphis.ReconnectInterval(50*time.Millisecond),
+		memphis.Logger(slog.New(book)), memphis.ClosedHandler(func(*memphis.Conn) { close(closed) }))
+	p := mustProducer(t, c, testenv.Name(t, "gives-up"), "p")
+	outage := proxy.Outage(0)
+	defer func() { proxy.Heal(); <-outage }()
+	waiting := make(chan error, 1)
+	// Sent while the connection is down (or about to notice it is).
+	if err := p.ProduceAsync(context.Background(), []byte("waiting"), func(_ memphis.PubAck, err error) { waiting <- err }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the connection never gave up")
+	}
+	select {
+	case err := <-waiting:
+		if !errors.Is(err, memphis.ErrConnClosed) && !errors.Is(err, memphis.ErrConnectionLost) {
+			t.Errorf("a produce waiting for the connection: %v, want ErrConnClosed or ErrConnectionLost", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a produce waiting for the connection was never failed")
+	}
+	for _, opt := range []memphis.ProduceOpt{memphis.SyncProduce(), memphis.AsyncProduce()} {
+		if err := p.Produce([]byte("later"), opt); !errors.Is(err, memphis.ErrConnClosed) {
+			t.Errorf("produce after giving up: %v, want ErrConnClosed", err)
+		}
+	}
+	if _, err := c.CreateStation(testenv.Name(t, "later")); !errors.Is(err, memphis.ErrConnClosed) {
+		t.Errorf("create station after giving up: %v, want ErrConnClosed", err)
+	}
+	gaveUp := 0
+	for _, e := range book.between(slog.LevelError, time.Time{}, time.Now().Add(time.Hour)) {
+		if e.msg == "memphis: connection closed for good" {
+			gaveUp++
+		}
+	}
+	if gaveUp != 1 {
+		t.Errorf("%d error lines say the connection closed for good, want 1", gaveUp)
+	}
+}
+
+// While the connection is down, a produce returns at once, fails when its
+// wait ends, and is then never sent: after the reconnect the station holds
+// only what was produced since.
+func TestProduceFailedWhileDownIsNeverSent(t *testing.T) {
+	b, proxy := testenv.Faulty(t)
+	down, up := make(chan struct{}, 1), make(chan struct{}, 1)
+	c := connect(t, b,
+		memphis.DisconnectHandler(func(*memphis.Conn, error) { down <- struct{}{} }),
+		memphis.ReconnectHandler(func(*memphis.Conn) { up <- struct{}{} }))
+	station := testenv.Name(t, "never-sent")
+	p := mustProducer(t, c, station, "p")
+	cons := mustConsumer(t, c, station, "c")
+	outage := proxy.Outage(0)
+	within(t, down, 10*time.Second, "the disconnect")
+
+	failed := make(chan error, 1)
+	start := time.Now()
+	if err := p.ProduceAsync(context.Background(), []byte("failed async"), func(_ memphis.PubAck, err error) { failed <- err },
+		memphis.AckWaitSec(1)); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("ProduceAsync took %v while the connection was down", d)
+	}
+	err := p.ProduceContext(testCtx(t, 500*time.Millisecond), []byte("failed sync"))
+	if !errors.Is(err, memphis.ErrTimeout) {
+		t.Errorf("sync produce while down: %v, want ErrTimeout", err)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Errorf("a sync produce with a 500ms deadline returned after %v", d)
+	}
+	if err := within(t, failed, 10*time.Second, "the async produce's outcome"); !errors.Is(err, memphis.ErrTimeout) {
+		t.Errorf("async produce while down: %v, want ErrTimeout", err)
+	}
+
+	proxy.Heal()
+	<-outage
+	within(t, up, 30*time.Second, "the reconnect")
+	if err := p.Produce([]byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := fetchAll(t, cons, 1, 10*time.Second); string(msgs[0].Data()) != "after" {
+		t.Errorf("the station's first message is %q: a failed produce was sent after the reconnect", msgs[0].Data())
+	}
 }
