@@ -161,13 +161,12 @@ func (cc *callClock) time(what string, d time.Duration, call func(ctx context.Co
 // faultLoad is a service under load: three producers at a steady rate
 // and a Consume, keeping their books in a ledger.
 type faultLoad struct {
-	l        *ledger
-	sentAt   map[string]time.Time // sync and callback produces; under l.mu
-	p        *memphis.Producer
-	clock    callClock
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	logFails atomic.Int64 // fire-and-forget failures (from Flush)
+	l      *ledger
+	sentAt map[string]time.Time // sync and callback produces; under l.mu
+	p      *memphis.Producer
+	clock  callClock
+	stop   chan struct{}
+	wg     sync.WaitGroup
 }
 
 // loadRate is the total produce rate, split evenly between the three ways
