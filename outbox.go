@@ -29,7 +29,10 @@ import (
 type outbox struct {
 	c *Conn
 
-	down atomic.Bool // mirrors the field below, for lock-free checks
+	down atomic.Bool // mirrors isDown, for lock-free checks
+	// bypass: publish straight to nats.go (up, or closed for good, and
+	// nothing queued or being drained), the lock-free fast path.
+	bypass atomic.Bool
 
 	mu       sync.Mutex
 	isDown   bool
@@ -54,7 +57,15 @@ type outItem struct {
 const outboxLimit = 8 << 20
 
 func newOutbox(c *Conn) *outbox {
-	return &outbox{c: c, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	o := &outbox{c: c, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	o.bypass.Store(true)
+	return o
+}
+
+// stateLocked publishes the state to the lock-free flags.
+func (o *outbox) stateLocked() {
+	o.down.Store(o.isDown)
+	o.bypass.Store(o.gone || (!o.isDown && len(o.items) == 0 && !o.draining))
 }
 
 func (o *outbox) start() { go o.run() }
@@ -71,6 +82,7 @@ func (o *outbox) stop() {
 	<-o.done
 	o.mu.Lock()
 	o.items, o.bytes = nil, 0
+	o.stateLocked()
 	o.mu.Unlock()
 }
 
@@ -79,7 +91,7 @@ func (o *outbox) stop() {
 func (o *outbox) setDown(down bool) {
 	o.mu.Lock()
 	o.isDown = down
-	o.down.Store(down)
+	o.stateLocked()
 	o.mu.Unlock()
 	if !down {
 		o.kick()
@@ -91,9 +103,9 @@ func (o *outbox) setDown(down bool) {
 func (o *outbox) setGone() {
 	o.mu.Lock()
 	o.gone = true
-	o.isDown = false
-	o.down.Store(false) // calls go on to nats.go, which fails them at once
+	o.isDown = false // calls go on to nats.go, which fails them at once
 	o.items, o.bytes = nil, 0
+	o.stateLocked()
 	o.mu.Unlock()
 }
 
@@ -108,6 +120,9 @@ func (o *outbox) kick() {
 // it, or else queues a copy. token is the produce's reply token (0 for an
 // ack).
 func (o *outbox) publish(m *nats.Msg, token uint64) error {
+	if o.bypass.Load() {
+		return o.c.nc.PublishMsg(m)
+	}
 	o.mu.Lock()
 	if o.gone || (!o.isDown && len(o.items) == 0 && !o.draining) {
 		o.mu.Unlock()
@@ -133,6 +148,7 @@ func (o *outbox) publish(m *nats.Msg, token uint64) error {
 		token: token,
 	})
 	o.bytes += size
+	o.stateLocked()
 	up := !o.isDown
 	o.mu.Unlock()
 	if up {
@@ -170,11 +186,13 @@ func (o *outbox) run() {
 			o.mu.Lock()
 			if o.isDown || o.gone || len(o.items) == 0 {
 				o.draining = false
+				o.stateLocked()
 				o.mu.Unlock()
 				break
 			}
 			batch := o.items
 			o.items, o.bytes, o.draining = nil, 0, true
+			o.stateLocked()
 			o.mu.Unlock()
 			for i := range batch {
 				o.send(&batch[i])
