@@ -388,15 +388,22 @@ func faultCases() []faultCase {
 func TestNetworkFaults(t *testing.T) {
 	t.Parallel()
 	only := os.Getenv("MEMPHIS_FAULTS") // a comma-separated subset, for runs by hand
+	// The scenarios wait on their faults, not on the CPU, so they all run
+	// at once: subtests started from goroutines, as t.Run allows, are not
+	// held to go test's -parallel (GOMAXPROCS), which would run them two
+	// at a time on two cores.
+	var wg sync.WaitGroup
 	for _, fc := range faultCases() {
 		if only != "" && !strings.Contains(","+only+",", ","+fc.name+",") {
 			continue
 		}
-		t.Run(fc.name, func(t *testing.T) {
-			t.Parallel()
-			runFault(t, fc)
-		})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.Run(fc.name, func(t *testing.T) { runFault(t, fc) })
+		}()
 	}
+	wg.Wait()
 }
 
 func runFault(t *testing.T, fc faultCase) {
