@@ -161,10 +161,12 @@ const (
 	// DefaultPingInterval is how often a connection pings the broker to
 	// check that it is alive. With DefaultMaxPingsOut it bounds how long a
 	// silently dead connection (a crashed host, a dropped NAT entry: no
-	// reset, no bytes) goes unnoticed: the connection is declared dead at
-	// the tick that finds more than MaxPingsOut pings unanswered, which
-	// comes 5 to 6 intervals after the last answer, 25-30 s. A partition
-	// shorter than 5 intervals (25 s) is ridden out without a reconnect.
+	// reset, no bytes) goes unnoticed. nats.go counts a ping out at every
+	// tick, resets the count at every answer, and declares the connection
+	// dead at the tick that finds more than MaxPingsOut unanswered: 6 ticks
+	// after the last answered ping, so 25 to 30 s after the connection went
+	// silent. A partition shorter than 5 intervals (25 s) is ridden out
+	// without a reconnect.
 	DefaultPingInterval = 5 * time.Second
 	// DefaultMaxPingsOut is how many pings may go unanswered; the next tick
 	// of DefaultPingInterval declares the connection dead and reconnects.

@@ -364,7 +364,7 @@ func faultCases() []faultCase {
 			<-p.BlackHole(10 * time.Second)
 		}},
 		// Pings every 5 s, 5 allowed out: declared dead 25 to 30 s after the
-		// last answer; 5 s of slack for a loaded machine.
+		// connection went silent; 5 s of slack for a loaded machine.
 		{name: "blackhole-60s", reconnects: yes(), maxLines: 20, detectedWithin: 35 * time.Second, inject: func(t *testing.T, p *memphistest.Proxy) {
 			<-p.BlackHole(60 * time.Second)
 		}},

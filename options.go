@@ -115,9 +115,10 @@ func ReconnectInterval(d time.Duration) Option {
 // PingInterval sets how often the connection pings the broker to check
 // that it is alive (it must be positive). A connection whose peer vanished
 // without a reset is declared dead at the tick that finds more than
-// MaxPingsOut pings unanswered: between MaxPingsOut and MaxPingsOut+1
-// intervals after the last answer. A partition shorter than MaxPingsOut
-// intervals is ridden out. Default DefaultPingInterval.
+// MaxPingsOut pings unanswered: MaxPingsOut+1 ticks after the last answered
+// ping, so between MaxPingsOut and MaxPingsOut+1 intervals after the
+// connection went silent. A partition shorter than MaxPingsOut intervals
+// is ridden out. Default DefaultPingInterval.
 func PingInterval(d time.Duration) Option {
 	return func(o *Options) error { o.PingInterval = d; return nil }
 }
