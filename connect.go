@@ -266,11 +266,11 @@ func (c *Conn) dial(ctx context.Context) error {
 		if err == nil {
 			level = slog.LevelInfo // closed on purpose
 		}
-		c.logs.failure(level, nil, "memphis: disconnected", "disconnects", err)
 		// From now on publishes wait in the outbox, and calls that need the
 		// connection wait for it (bounded by their contexts) rather than for
 		// nats.go's lock, which its reconnect attempts hold.
 		c.out.setDown(true)
+		c.logs.failure(level, nil, "memphis: disconnected", "disconnects", err)
 		// Acknowledgements of produces in flight are lost with the connection.
 		lost := ErrConnectionLost
 		if err != nil {
