@@ -193,7 +193,7 @@ type ingestConn struct {
 	wmu     sync.Mutex // guards conn, w, scratch, sids, nextSID, pongs, closed
 	conn    net.Conn
 	w       *bufio.Writer
-	scratch []byte // a protocol line being written
+	scratch []byte            // a protocol line being written
 	sids    map[string]uint64 // ingest subscription per stream
 	nextSID uint64
 	pongs   []chan struct{}
