@@ -667,3 +667,42 @@ func TestDestroy(t *testing.T) {
 		}
 	}
 }
+
+// TestLastMessagesOnePartition: LastMessages on a one-partition station.
+// Memphis 1.4.4 creates no durable consumer there (a bug), so the official
+// SDK's CreateConsumer fails to bind; the dev broker creates it, and the
+// consumer reads the last messages.
+func TestLastMessagesOnePartition(t *testing.T) {
+	c := connect(t)
+	st := name(t, "last")
+	s, err := c.CreateStation(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Destroy()
+	p, err := s.CreateProducer("p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"a", "b", "c", "d"} {
+		if err := p.Produce([]byte(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := s.CreateConsumer("c", memphis.LastMessages(2), memphis.BatchMaxWaitTime(300*time.Millisecond))
+	if primary.kind == memphis14 {
+		if err == nil {
+			t.Fatal("Memphis 1.4.4 created the durable: its LastMessages bug seems fixed")
+		}
+		t.Logf("%s: %v", primary.kind, err)
+		return
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", primary.kind, err)
+	}
+	msgs := fetchN(t, cons, 2, 10*time.Second)
+	if got := data(msgs); strings.Join(got, ",") != "c,d" {
+		t.Errorf("the last two messages: %v", got)
+	}
+	ackAll(t, msgs)
+}
