@@ -3,6 +3,12 @@
 GO          ?= go
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+# apidiff comes from golang.org/x/exp, which has no releases: a pinned commit.
+APIDIFF_VERSION := v0.0.0-20261120182113-8801fbdfac81
+# The official release whose API this module keeps, and a checkout of it;
+# empty means the module proxy's copy.
+OFFICIAL_VERSION := v1.3.2
+OFFICIAL    ?=
 GOBIN       ?= $(shell $(GO) env GOPATH)/bin
 FUZZTIME    ?= 30s
 BENCHTIME   ?= 2s
@@ -14,7 +20,7 @@ SOAKTIMEOUT ?= 20m
 
 INTEROP_COUNT ?= 20
 
-.PHONY: all help test run lint fmt vet staticcheck bench cover integration devbroker fuzz soak interop interop-go interop-node
+.PHONY: all help test run lint fmt vet staticcheck apicompat bench cover integration devbroker fuzz soak interop interop-go interop-node
 
 all: lint test
 
@@ -30,8 +36,8 @@ test:
 run:
 	$(GO) run ./examples/quickstart
 
-## lint: gofmt, go vet and staticcheck; any finding fails
-lint: fmt vet staticcheck
+## lint: gofmt, go vet, staticcheck and apicompat; any finding fails
+lint: fmt vet staticcheck apicompat
 
 # Tracked and new (not ignored) Go files; plain find outside a git checkout.
 fmt:
@@ -48,6 +54,14 @@ staticcheck:
 	@$(GOBIN)/staticcheck -version 2>/dev/null | grep -q '($(STATICCHECK_VERSION:v%=%))' || \
 	  { echo "go install $(STATICCHECK)"; $(GO) install $(STATICCHECK); }
 	$(GOBIN)/staticcheck ./...
+
+## apicompat: the exported API against the official v1.3.2 (OFFICIAL=<checkout>, else the module proxy's)
+# Fails on an incompatible change not listed, with its reason, in
+# internal/apicompat/accepted.txt. apidiff is built at APIDIFF_VERSION into a
+# temporary directory, so neither go.mod nor GOBIN changes.
+apicompat:
+	$(GO) run ./internal/apicompat -apidiff $(APIDIFF_VERSION) -version $(OFFICIAL_VERSION) \
+	  -official "$(OFFICIAL)" -accepted internal/apicompat/accepted.txt
 
 ## bench: SDK against raw nats.go JetStream on one in-process broker; prints one table of SDK/raw ratios
 # The raw `go test -bench` output is kept in BENCHOUT. A pipe hides go test's

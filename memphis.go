@@ -42,12 +42,13 @@
 //	          fetch.go       Fetch, Conn.FetchMessages
 //	          pull.go        the pull engine under all of them
 //	Msg       message.go     Data, DataDeserialized, headers, Ack, Nack, Delay, DeadLetter
-//	Headers   headers.go     user headers for produced messages
+//	Headers   headers.go     the headers of produced and consumed messages
 //	schemas   schemas.go     CreateSchema, EnforceSchema, DetachSchema; validation
 //	          partitions.go  PartitionForKey and partition choice
 //	options   options.go     every option, each naming its Default constant
 //	defaults  memphis.go     the Default constants (this file)
 //	errors    errors.go      sentinel errors, *OpError, *BrokerError, *SchemaError
+//	1.x       compat.go      what memphis.go 1.x exported that only old code needs
 //
 // # Producing
 //
@@ -124,7 +125,7 @@ package memphis
 import "time"
 
 // Version is this SDK's version.
-const Version = "2.0.0-dev"
+const Version = "1.4.0-dev"
 
 // Connection defaults.
 const (
