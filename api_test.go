@@ -118,6 +118,10 @@ var noWait = map[string]string{
 	"SchemaError.Error":                        "an error's text",
 	"SchemaError.Is":                           "an error's identity",
 	"SchemaError.Unwrap":                       "an error's cause",
+	"Conn.Format":                              "formats, with secrets redacted",
+	"Conn.LogValue":                            "formats, with secrets redacted",
+	"Options.Format":                           "formats, with secrets redacted",
+	"Options.LogValue":                         "formats, with secrets redacted",
 	"RetentionType.String":                     "a name",
 	"StorageType.String":                       "a name",
 }

@@ -162,8 +162,23 @@ func badInputs() []badInput {
 		{name: "connect/tls without key and ca", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
 			return connectWith(e, memphis.Tls("cert.pem", "", ""))
 		}},
+		{name: "connect/zero ping interval", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
+			return connectWith(e, memphis.PingInterval(0))
+		}},
+		{name: "connect/zero max pings out", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
+			return connectWith(e, memphis.MaxPingsOut(0))
+		}},
+		{name: "connect/credentials in the host", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
+			_, err := memphis.Connect("nats://"+e.b.Username+":"+canary+"@"+e.b.Host, e.b.Username, memphis.Password(canary))
+			return err
+		}},
 		{name: "connect/wrong password", want: memphis.ErrAuthorization, remote: true, call: func(e *badEnv) error {
-			_, err := memphis.Connect(e.b.Host, e.b.Username, memphis.Port(e.b.Port), memphis.Password("wrong"))
+			_, err := memphis.Connect(e.b.Host, e.b.Username, memphis.Port(e.b.Port), memphis.Password(canary))
+			return err
+		}},
+		{name: "connect/wrong token", want: memphis.ErrAuthorization, remote: true, call: func(e *badEnv) error {
+			// A broker in password mode refuses any token.
+			_, err := memphis.Connect(e.b.Host, e.b.Username, memphis.Port(e.b.Port), memphis.ConnectionToken(canary))
 			return err
 		}},
 		{name: "connect/unknown user", want: memphis.ErrAuthorization, remote: true, call: func(e *badEnv) error {
@@ -437,6 +452,17 @@ func TestBadInputTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := &badEnv{t: t, b: b, conn: conn, station: station, producer: producer, consumer: consumer}
+	// The tap may hear the set-up late (the broker's own JetStream calls
+	// come on its connection): wait for all of it, so that no case is
+	// blamed for it. The second destruction request is sent after the
+	// first was handled, stream deletion included.
+	for range 2 {
+		if err := fence.Destroy(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := tap.until(t, 0, fence.Name)
+	tap.until(t, len(first)+1, fence.Name)
 
 	cases := badInputs()
 	if len(cases) < 40 {
@@ -461,6 +487,8 @@ func TestBadInputTable(t *testing.T) {
 			if !strings.HasPrefix(err.Error(), "memphis: ") && tc.want != context.Canceled {
 				t.Errorf("error %q does not start with memphis:", err)
 			}
+			// Secrets passed in are never repeated, however the error is printed.
+			noCanary(t, "the error", printings(err)...)
 			// A refused call that waited on the broker would wait for one of
 			// its timeouts (seconds); a second leaves room for a loaded
 			// machine (a 9 MB message took 120 ms to build under -race and

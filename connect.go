@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -35,7 +37,9 @@ type Conn struct {
 	connID   string
 	username string
 	log      *slog.Logger
+	logs     *logLimiter // failures that may come in storms are logged through it
 	acks     *acker
+	out      *outbox // publishes made while the connection is down
 
 	// mu guards the fields below. Lock order: Conn.mu, then a Producer's or
 	// Consumer's own mutex; no user callback runs while it is held.
@@ -103,27 +107,33 @@ func ConnectContext(ctx context.Context, host, username string, options ...Optio
 		// error handler) must never vanish; routine news stays quiet.
 		c.log = slog.New(minLevel{slog.Default().Handler(), slog.LevelWarn})
 	}
+	c.logs = newLogLimiter(c.log, logSummaryInterval)
 	id, err := newUUID()
 	if err != nil {
 		return nil, opErr("connect", "", err)
 	}
 	c.connID, c.ConnId = id, id
 	c.acks = newAcker(c)
+	c.out = newOutbox(c)
 	if err := c.dial(ctx); err != nil {
+		c.logs.close()
 		return nil, opErr("connect", "", err)
 	}
 	if err := c.acks.start(); err != nil {
 		c.nc.Close()
+		c.logs.close()
 		return nil, opErr("connect", "", err)
 	}
 	sub, err := c.nc.Subscribe(wire.SubjClientUpdates, c.onClientUpdate)
 	if err != nil {
 		c.acks.stop()
 		c.nc.Close()
+		c.logs.close()
 		return nil, opErr("connect", "", err)
 	}
 	c.updatesSub = sub
-	c.log.Debug("memphis: connected", "server", c.nc.ConnectedUrl(), "connection_id", c.connID)
+	c.out.start()
+	c.log.Debug("memphis: connected", "server", c.nc.ConnectedUrlRedacted(), "connection_id", c.connID)
 	return c, nil
 }
 
@@ -134,6 +144,8 @@ func defaultOptions() Options {
 		Reconnect:         DefaultReconnect,
 		MaxReconnect:      DefaultMaxReconnect,
 		ReconnectInterval: DefaultReconnectInterval,
+		PingInterval:      DefaultPingInterval,
+		MaxPingsOut:       DefaultMaxPingsOut,
 		Timeout:           DefaultTimeout,
 		RequestTimeout:    DefaultRequestTimeout,
 		MaxPending:        DefaultMaxPending,
@@ -148,6 +160,10 @@ func (o *Options) validate() error {
 	switch {
 	case strings.TrimSpace(o.Host) == "":
 		return invalid("a host is required")
+	case strings.Contains(o.Host, "@"):
+		// nats.go would take credentials from the URL, and errors would
+		// carry them; they belong in Password or ConnectionToken.
+		return invalid("host %q carries credentials: give them with Password or ConnectionToken", redactHosts(o.Host))
 	case o.Username == "":
 		return invalid("a username is required")
 	case (o.Password == "") == (o.ConnectionToken == ""):
@@ -158,6 +174,10 @@ func (o *Options) validate() error {
 		return invalid("account id %d is negative", o.AccountId)
 	case o.ReconnectInterval < 0:
 		return invalid("reconnect interval %v is negative", o.ReconnectInterval)
+	case o.PingInterval <= 0:
+		return invalid("ping interval %v must be positive", o.PingInterval)
+	case o.MaxPingsOut < 1:
+		return invalid("max pings out %d must be at least 1", o.MaxPingsOut)
 	case o.Timeout <= 0:
 		return invalid("timeout %v must be positive", o.Timeout)
 	case o.RequestTimeout <= 0:
@@ -238,6 +258,8 @@ func (c *Conn) dial(ctx context.Context) error {
 	nopts.AllowReconnect = o.Reconnect
 	nopts.MaxReconnect = o.MaxReconnect
 	nopts.ReconnectWait = o.ReconnectInterval
+	nopts.PingInterval = o.PingInterval
+	nopts.MaxPingsOut = o.MaxPingsOut
 	nopts.Timeout = o.Timeout
 	nopts.NoRandomize = true
 	if tlsCfg != nil {
@@ -255,7 +277,11 @@ func (c *Conn) dial(ctx context.Context) error {
 		if err == nil {
 			level = slog.LevelInfo // closed on purpose
 		}
-		c.log.Log(context.Background(), level, "memphis: disconnected", "err", err)
+		// From now on publishes wait in the outbox, and calls that need the
+		// connection wait for it (bounded by their contexts) rather than for
+		// nats.go's lock, which its reconnect attempts hold.
+		c.out.setDown(true)
+		c.logs.failure(level, nil, "memphis: disconnected", "disconnects", err)
 		// Acknowledgements of produces in flight are lost with the connection.
 		lost := ErrConnectionLost
 		if err != nil {
@@ -266,31 +292,37 @@ func (c *Conn) dial(ctx context.Context) error {
 			fn(c, opErr("connection", "", err))
 		}
 	}
+	// nats.go prints these to stderr unless told otherwise: write errors,
+	// slow subscriptions, permission violations.
+	nopts.AsyncErrorCB = func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		c.onCallbackGoroutine()
+		var attrs []any
+		if sub != nil {
+			attrs = append(attrs, "subject", sub.Subject)
+		}
+		c.logs.failure(slog.LevelWarn, nil, "memphis: connection error", "connection errors", err, attrs...)
+	}
 	nopts.ReconnectedCB = func(nc *nats.Conn) {
 		c.onCallbackGoroutine()
-		c.log.Info("memphis: reconnected", "server", nc.ConnectedUrl())
-		c.mu.Lock()
-		close(c.reconnected)
-		c.reconnected = make(chan struct{})
-		c.mu.Unlock()
+		c.log.Info("memphis: reconnected", "server", nc.ConnectedUrlRedacted())
+		c.out.setDown(false) // before the signal: see awaitUp
+		c.signalReconnect()
 		if fn := c.opts.ReconnectHandler; fn != nil {
 			fn(c)
 		}
 	}
-	// Without a handler of its own, nats.go prints asynchronous errors (a
-	// slow consumer, a permissions violation) to stderr; they belong in the
-	// SDK's log.
-	nopts.AsyncErrorCB = func(_ *nats.Conn, sub *nats.Subscription, err error) {
-		c.onCallbackGoroutine()
-		if sub != nil {
-			c.log.Warn("memphis: nats error", "subject", sub.Subject, "err", err)
-			return
-		}
-		c.log.Warn("memphis: nats error", "err", err)
-	}
 	nopts.ClosedCB = func(*nats.Conn) {
 		c.onCallbackGoroutine()
 		defer c.closedOnce.Do(func() { close(c.closedCB) })
+		// Closed for good (Close, or reconnecting gave up): whoever waits
+		// for the connection goes on, to fail with ErrConnClosed.
+		c.out.setGone()
+		c.signalReconnect()
+		if !c.isClosed() {
+			gaveUp := fmt.Errorf("%w: reconnecting gave up after %d attempts (MaxReconnect)", ErrConnClosed, c.opts.MaxReconnect)
+			c.log.Error("memphis: connection closed for good", "err", gaveUp)
+			c.acks.failAll(gaveUp) // produces waiting in the outbox will never be sent
+		}
 		if fn := c.opts.ClosedHandler; fn != nil {
 			fn(c)
 		}
@@ -299,7 +331,7 @@ func (c *Conn) dial(ctx context.Context) error {
 		nopts.Token = o.ConnectionToken
 		nc, err := connectCtx(ctx, nopts)
 		if err != nil {
-			return mapConnectErr(err)
+			return mapConnectErr(err, tlsCfg != nil)
 		}
 		c.nc = nc
 		return nil
@@ -312,7 +344,7 @@ func (c *Conn) dial(ctx context.Context) error {
 		nc, err = connectCtx(ctx, nopts)
 	}
 	if err != nil {
-		return mapConnectErr(err)
+		return mapConnectErr(err, tlsCfg != nil)
 	}
 	c.nc = nc
 	return nil
@@ -354,8 +386,17 @@ func connectCtx(ctx context.Context, o nats.Options) (*nats.Conn, error) {
 	}
 }
 
-func mapConnectErr(err error) error {
+// mapConnectErr gives a failed connection attempt its sentinel. tlsOn:
+// the attempt used TLS.
+func mapConnectErr(err error, tlsOn bool) error {
 	switch {
+	case isTLSErr(err):
+		return fmt.Errorf("%w: %w", ErrTLS, err)
+	case tlsOn && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)):
+		// With TLS 1.3 the client's handshake is over before the broker
+		// checks the client certificate; a broker that refuses it closes
+		// the connection, and the client's first write or read fails.
+		return fmt.Errorf("%w: the broker closed the connection after the TLS handshake, as a broker that requires a client certificate does when none, or one it does not trust, is given: %w", ErrTLS, err)
 	case errors.Is(err, nats.ErrAuthorization), strings.Contains(strings.ToLower(err.Error()), "authorization violation"):
 		return fmt.Errorf("%w: %w", ErrAuthorization, err)
 	case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
@@ -364,6 +405,31 @@ func mapConnectErr(err error) error {
 		return fmt.Errorf("%w: %w", ErrNoServers, err)
 	}
 	return err
+}
+
+// isTLSErr reports whether a connection attempt failed in TLS: the
+// broker's certificate did not verify, the broker refused the client's
+// (a TLS alert), or only one side wanted TLS.
+func isTLSErr(err error) bool {
+	var (
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		verify    *tls.CertificateVerificationError
+		record    tls.RecordHeaderError
+		alert     tls.AlertError
+		op        *net.OpError
+	)
+	switch {
+	case errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &invalid),
+		errors.As(err, &verify), errors.As(err, &record), errors.As(err, &alert):
+		return true
+	case errors.As(err, &op) && op.Op == "remote error": // an alert from the broker
+		return true
+	case errors.Is(err, nats.ErrSecureConnWanted), errors.Is(err, nats.ErrSecureConnRequired):
+		return true
+	}
+	return false
 }
 
 // IsConnected reports whether the connection to the broker is up now.
@@ -417,6 +483,8 @@ func (c *Conn) CloseContext(ctx context.Context) error {
 	}
 	err := c.acks.flush(ctx, nil)
 	c.acks.stop()
+	c.out.stop()
+	c.logs.close()
 	c.nc.Close()
 	if c.natsCB.Load() != goid() {
 		// So that no callback of this connection runs after Close.
@@ -439,6 +507,14 @@ func (c *Conn) isClosed() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.closed
+}
+
+// signalReconnect wakes whoever waits for the connection to come back.
+func (c *Conn) signalReconnect() {
+	c.mu.Lock()
+	close(c.reconnected)
+	c.reconnected = make(chan struct{})
+	c.mu.Unlock()
 }
 
 // reconnectSignal returns a channel closed at the next reconnect.
@@ -470,6 +546,10 @@ func (c *Conn) request(ctx context.Context, subject string, body any) ([]byte, e
 	retries, _ := ctx.Value(timeoutRetriesKey{}).(int)
 	for attempt := 0; ; attempt++ {
 		rctx, cancel := c.requestCtx(ctx)
+		if err := c.awaitUp(rctx); err != nil {
+			cancel()
+			return nil, err
+		}
 		msg, err := c.nc.RequestWithContext(rctx, subject, data)
 		cancel()
 		if err == nil {

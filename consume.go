@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"runtime"
 	"strconv"
 	"strings"
@@ -75,7 +76,8 @@ func (r *consumeRun) report(err error) {
 	select {
 	case r.errs <- err:
 	default:
-		r.c.conn.log.Error("memphis: consumer error not delivered, the handler is busy", "station", r.c.station, "err", err)
+		r.c.conn.logs.failure(slog.LevelError, r.c, "memphis: consumer error not delivered, the handler is busy",
+			"consumer errors not delivered", err, "station", r.c.station, "consumer", r.c.name)
 	}
 }
 
@@ -474,6 +476,19 @@ func (r *consumeRun) pull(partition int) {
 		}
 	}
 	for {
+		if outstanding <= depth/2 && c.conn.out.down.Load() {
+			// Pulls sent now would wait in nats.go's buffer and all be
+			// answered at once after the reconnect, with more messages than
+			// the inbox holds. The reconnect starts pulling again.
+			select {
+			case <-reconnect:
+				reconnect = c.conn.reconnectSignal()
+				outstanding, idle = 0, false
+			case <-r.stop:
+				return
+			}
+			continue
+		}
 		if outstanding <= depth/2 {
 			if idle && !pause(c.opts.PullInterval) {
 				return

@@ -31,18 +31,25 @@ func (l *logCapture) Handle(_ context.Context, r slog.Record) error {
 func (l *logCapture) WithAttrs([]slog.Attr) slog.Handler { return l }
 func (l *logCapture) WithGroup(string) slog.Handler      { return l }
 
-// matching counts the records whose "err" attribute matches target.
+// matching counts the records about a station (the consumer's, not the
+// connection's own: a connection that gave up is logged once as such)
+// whose "err" attribute matches target.
 func (l *logCapture) matching(target error) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
 	for _, r := range l.records {
+		matched, station := false, false
 		r.Attrs(func(a slog.Attr) bool {
 			if err, ok := a.Value.Any().(error); ok && a.Key == "err" && errors.Is(err, target) {
-				n++
+				matched = true
 			}
+			station = station || a.Key == "station"
 			return true
 		})
+		if matched && station {
+			n++
+		}
 	}
 	return n
 }

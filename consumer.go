@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -317,7 +318,8 @@ func (c *Consumer) reportErr(err error) {
 		fn(c, err)
 		return
 	}
-	c.conn.log.Error("memphis: consumer error", "station", c.station, "consumer", c.name, "err", err)
+	c.conn.logs.failure(slog.LevelError, c, "memphis: consumer error", "consumer errors", err,
+		"station", c.station, "consumer", c.name)
 }
 
 // onResent receives a message the broker re-sent from the dead-letter

@@ -42,6 +42,12 @@ var (
 	ErrAuthorization = errors.New("memphis: authorization violation")
 	// ErrNoServers: no broker could be reached at the given hosts and port.
 	ErrNoServers = errors.New("memphis: no broker reachable")
+	// ErrTLS: the TLS handshake with the broker failed: its certificate is
+	// not signed by a trusted CA or not issued for the host, the broker
+	// refused the client certificate or asked for one that was not given,
+	// or one side wants TLS and the other does not. The x509 or tls error
+	// underneath is wrapped too.
+	ErrTLS = errors.New("memphis: TLS handshake failed")
 	// ErrTimeout: the broker did not answer in time. The context's own error
 	// (context.DeadlineExceeded) is wrapped too when a context expired.
 	ErrTimeout = errors.New("memphis: timeout")

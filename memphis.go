@@ -35,6 +35,8 @@
 // and Consumers; a Consumer hands out Msgs.
 //
 //	Conn      connect.go     Connect, Close, connection status and broker updates
+//	          outbox.go      what is published while the connection is down
+//	          secrets.go     credentials kept out of printed values and errors
 //	Station   station.go     CreateStation, Destroy; retention and storage types
 //	Producer  producer.go    CreateProducer, Produce, Flush, the Conn.Produce cache
 //	          publish.go     the acknowledgements of produced messages (PubAck)
@@ -49,6 +51,7 @@
 //	options   options.go     every option, each naming its Default constant
 //	defaults  memphis.go     the Default constants (this file)
 //	errors    errors.go      sentinel errors, *OpError, *BrokerError, *SchemaError
+//	logging   logging.go     repeated failures summed up instead of repeated
 //	1.x       compat.go      what memphis.go 1.x exported that only old code needs
 //
 // # Producing
@@ -121,6 +124,19 @@
 // slog.Default(); the Logger option sends all of them, connection events at
 // Info and Debug included, to a logger of your choice, whose handler picks
 // the level. The SDK never prints and never panics on a runtime condition.
+// Failures that come in storms are not logged one by one: the first of a
+// kind from a producer, consumer or the connection is logged at once, and
+// its repeats are summed up in one line every 10 s.
+//
+// # A network that fails
+//
+// A connection reconnects forever by default (DefaultMaxReconnect) and
+// pings the broker every DefaultPingInterval, so a silently dead
+// connection is replaced within 25-30 s and a shorter partition is ridden
+// out. While it is down, produces and acks wait for it inside the SDK and
+// calls that need it wait for it, all bounded by their contexts, and
+// consumers resume when it is back. TLS failures are ErrTLS. Printing or
+// logging a Conn or Options never shows a password or token.
 //
 // All types are safe for concurrent use. Goroutines the SDK starts end when
 // their owner is closed: Conn.Close, Consumer.StopConsume, Consumer.Destroy.
@@ -139,11 +155,26 @@ const (
 	DefaultAccountID = 1
 	// DefaultReconnect: reconnect after the connection drops.
 	DefaultReconnect = true
-	// DefaultMaxReconnect is how many reconnect attempts are made; a negative
-	// value means forever.
-	DefaultMaxReconnect = 10
+	// DefaultMaxReconnect (-1) reconnects forever: a broker that takes a
+	// minute to come back (a rescheduled Kubernetes pod, a rolling upgrade)
+	// finds its clients waiting rather than closed for good. A positive
+	// MaxReconnect gives up after that many attempts.
+	DefaultMaxReconnect = -1
 	// DefaultReconnectInterval is the wait between reconnect attempts.
 	DefaultReconnectInterval = time.Second
+	// DefaultPingInterval is how often a connection pings the broker to
+	// check that it is alive. With DefaultMaxPingsOut it bounds how long a
+	// silently dead connection (a crashed host, a dropped NAT entry: no
+	// reset, no bytes) goes unnoticed. nats.go counts a ping out at every
+	// tick, resets the count at every answer, and declares the connection
+	// dead at the tick that finds more than MaxPingsOut unanswered: 6 ticks
+	// after the last answered ping, so 25 to 30 s after the connection went
+	// silent. A partition shorter than 5 intervals (25 s) is ridden out
+	// without a reconnect.
+	DefaultPingInterval = 5 * time.Second
+	// DefaultMaxPingsOut is how many pings may go unanswered; the next tick
+	// of DefaultPingInterval declares the connection dead and reconnects.
+	DefaultMaxPingsOut = 5
 	// DefaultTimeout bounds the dial of each connection attempt.
 	DefaultTimeout = 15 * time.Second
 	// DefaultRequestTimeout bounds control-plane calls (create, destroy,

@@ -138,9 +138,36 @@ func (m *Msg) station() string {
 func (m *Msg) Ack() error {
 	if m.resent {
 		data, _ := json.Marshal(wire.PMAck{ID: m.resentID, CGName: m.resentCG})
-		return opErr("ack", m.station(), mapNATSErr(m.cons.conn.nc.Publish(wire.SubjPMAcks, data)))
+		return opErr("ack", m.station(), mapNATSErr(m.cons.conn.out.publish(&nats.Msg{Subject: wire.SubjPMAcks, Data: data}, 0)))
 	}
-	return opErr("ack", m.station(), mapNATSErr(m.raw.Ack()))
+	return opErr("ack", m.station(), mapNATSErr(m.answer(answerAck)))
+}
+
+// answerKind is how a JetStream message is answered.
+type answerKind int
+
+const (
+	answerAck answerKind = iota
+	answerNak
+	answerTerm
+)
+
+// answer acks, naks or terms the message through nats.go (which also marks
+// it answered), or, while the connection is down, queues the answer for
+// the message's ack subject in the outbox: nats.go would make the caller
+// wait for its reconnect attempts.
+func (m *Msg) answer(kind answerKind) error {
+	if out := m.cons.conn.out; out.down.Load() && m.raw.Reply != "" {
+		body := [...]string{answerAck: "+ACK", answerNak: "-NAK", answerTerm: "+TERM"}[kind]
+		return out.publish(&nats.Msg{Subject: m.raw.Reply, Data: []byte(body)}, 0)
+	}
+	switch kind {
+	case answerNak:
+		return m.raw.Nak()
+	case answerTerm:
+		return m.raw.Term()
+	}
+	return m.raw.Ack()
 }
 
 // Nack tells the broker the message was not handled; it is delivered again
@@ -149,13 +176,13 @@ func (m *Msg) Nack() error {
 	if m.resent {
 		return nil
 	}
-	return opErr("nack", m.station(), mapNATSErr(m.raw.Nak()))
+	return opErr("nack", m.station(), mapNATSErr(m.answer(answerNak)))
 }
 
 // nakQuietly returns an unhandled message to its group.
 func (m *Msg) nakQuietly() {
 	if !m.resent {
-		_ = m.raw.Nak()
+		_ = m.answer(answerNak)
 	}
 }
 
@@ -175,6 +202,10 @@ func (m *Msg) Delay(d time.Duration) error {
 	if d < 0 {
 		return opErr("delay", m.station(), fmt.Errorf("%w: delay %v is negative", ErrInvalidOption, d))
 	}
+	if out := m.cons.conn.out; out.down.Load() && m.raw.Reply != "" {
+		body := fmt.Appendf(nil, "-NAK {\"delay\": %d}", d.Nanoseconds())
+		return opErr("delay", m.station(), out.publish(&nats.Msg{Subject: m.raw.Reply, Data: body}, 0))
+	}
 	return opErr("delay", m.station(), mapNATSErr(m.raw.NakWithDelay(d)))
 }
 
@@ -188,7 +219,7 @@ func (m *Msg) DeadLetter(reason string) error {
 	if m.resent {
 		return nil
 	}
-	if err := m.raw.Term(); err != nil {
+	if err := m.answer(answerTerm); err != nil {
 		return opErr("dead letter", m.station(), mapNATSErr(err))
 	}
 	seq, err := m.GetSequenceNumber()
@@ -208,5 +239,5 @@ func (m *Msg) DeadLetter(reason string) error {
 		Seq:         seq,
 	}
 	data, _ := json.Marshal(report)
-	return opErr("dead letter", m.station(), mapNATSErr(m.cons.conn.nc.Publish(wire.SubjNackedDLS, data)))
+	return opErr("dead letter", m.station(), mapNATSErr(m.cons.conn.out.publish(&nats.Msg{Subject: wire.SubjNackedDLS, Data: data}, 0)))
 }

@@ -45,11 +45,18 @@ type Options struct {
 	// Default DefaultReconnect.
 	Reconnect bool
 	// MaxReconnect is how many reconnect attempts to make, honoured as given;
-	// negative means forever. Default DefaultMaxReconnect.
+	// negative means forever. Default DefaultMaxReconnect (forever).
 	MaxReconnect int
 	// ReconnectInterval is the wait between reconnect attempts.
 	// Default DefaultReconnectInterval.
 	ReconnectInterval time.Duration
+	// PingInterval is how often the connection pings the broker to check
+	// that it is alive. Default DefaultPingInterval.
+	PingInterval time.Duration
+	// MaxPingsOut is how many pings may go unanswered before the
+	// connection is declared dead and a reconnect begins.
+	// Default DefaultMaxPingsOut.
+	MaxPingsOut int
 	// Timeout bounds the dial of each connection attempt. Default DefaultTimeout.
 	Timeout time.Duration
 	// RequestTimeout bounds control-plane calls whose context has no deadline.
@@ -92,7 +99,9 @@ func Reconnect(reconnect bool) Option {
 }
 
 // MaxReconnect sets how many reconnect attempts are made; negative means
-// forever. Default DefaultMaxReconnect.
+// forever. After the last attempt fails the connection is closed for
+// good: calls fail with ErrConnClosed and consumers stop. Default
+// DefaultMaxReconnect: forever.
 func MaxReconnect(maxReconnect int) Option {
 	return func(o *Options) error { o.MaxReconnect = maxReconnect; return nil }
 }
@@ -102,6 +111,22 @@ func MaxReconnect(maxReconnect int) Option {
 func ReconnectInterval(d time.Duration) Option {
 	return func(o *Options) error { o.ReconnectInterval = d; return nil }
 }
+
+// PingInterval sets how often the connection pings the broker to check
+// that it is alive (it must be positive). A connection whose peer vanished
+// without a reset is declared dead at the tick that finds more than
+// MaxPingsOut pings unanswered: MaxPingsOut+1 ticks after the last answered
+// ping, so between MaxPingsOut and MaxPingsOut+1 intervals after the
+// connection went silent. A partition shorter than MaxPingsOut intervals
+// is ridden out. Default DefaultPingInterval.
+func PingInterval(d time.Duration) Option {
+	return func(o *Options) error { o.PingInterval = d; return nil }
+}
+
+// MaxPingsOut sets how many pings may go unanswered (at least 1) before
+// the connection is declared dead and a reconnect begins.
+// Default DefaultMaxPingsOut.
+func MaxPingsOut(n int) Option { return func(o *Options) error { o.MaxPingsOut = n; return nil } }
 
 // Timeout bounds the dial of each connection attempt. Default DefaultTimeout.
 func Timeout(d time.Duration) Option { return func(o *Options) error { o.Timeout = d; return nil } }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -387,7 +388,8 @@ func (p *Producer) reportAsync(err error) {
 	case p.conn.opts.AsyncErrorHandler != nil:
 		p.conn.opts.AsyncErrorHandler(p, err)
 	default:
-		p.conn.log.Error("memphis: async produce failed", "producer", p.name, "err", err)
+		p.conn.logs.failure(slog.LevelError, p, "memphis: async produce failed", "async produces failed", err,
+			"station", p.stationLabel(), "producer", p.name)
 	}
 }
 

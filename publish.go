@@ -252,7 +252,7 @@ func (a *acker) send(msg *nats.Msg, req *pubReq, ackWait time.Duration) error {
 	a.pending[key] = req
 	a.mu.Unlock()
 	// req may be completed and recycled from here on: only key and p are ours.
-	err := a.c.nc.PublishMsg(msg)
+	err := a.c.out.publish(msg, key)
 	if err == nil {
 		return nil
 	}
@@ -290,6 +290,14 @@ func (a *acker) wait(ctx context.Context, req *pubReq) (PubAck, error) {
 	}
 	a.release(req)
 	return r.ack, r.err
+}
+
+// isPending reports whether a request awaits its outcome.
+func (a *acker) isPending(token uint64) bool {
+	a.mu.Lock()
+	_, ok := a.pending[token]
+	a.mu.Unlock()
+	return ok
 }
 
 // take removes a pending request, returning nil if it already completed.

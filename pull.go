@@ -78,6 +78,9 @@ func classify(m *nats.Msg) (pullStatus, int, string) {
 // fetchOnce sends one pull request for batch messages of a partition and
 // collects them until the batch is full, the request expires or ctx ends.
 func (c *Consumer) fetchOnce(ctx context.Context, partition, batch int, expires time.Duration) ([]*Msg, error) {
+	if err := c.conn.awaitUp(ctx); err != nil {
+		return nil, err
+	}
 	stream := wire.StreamName(c.st.intern, partition)
 	inbox := c.conn.nc.NewInbox()
 	ch := make(chan *nats.Msg, batch+8)
@@ -183,6 +186,9 @@ type jsAPIError struct {
 func (c *Conn) jsAPI(ctx context.Context, subject string, body []byte, out any) (*jsAPIError, error) {
 	ctx, cancel := c.requestCtx(ctx)
 	defer cancel()
+	if err := c.awaitUp(ctx); err != nil {
+		return nil, err
+	}
 	m, err := c.nc.RequestWithContext(ctx, subject, body)
 	if err != nil {
 		return nil, mapNATSErr(err)

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -466,4 +468,81 @@ func TestSeedReadmeOptionsDoWhatTheySay(t *testing.T) {
 		}
 		_ = again[0].Ack()
 	})
+}
+
+// TestReadmeDefaultsTable checks the README's Defaults table against the
+// Default constants: each row's default starts with its constant's value.
+func TestReadmeDefaultsTable(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(readme)
+	start := strings.Index(section, "\n## Defaults\n")
+	if start < 0 {
+		t.Fatal("README has no Defaults section")
+	}
+	section = section[start+1:]
+	if end := strings.Index(section[3:], "\n## "); end >= 0 {
+		section = section[:end+3]
+	}
+	secs := func(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'g', -1, 64) + " s" }
+	want := map[string]string{
+		"DefaultPort":              strconv.Itoa(memphis.DefaultPort),
+		"DefaultAccountID":         strconv.Itoa(memphis.DefaultAccountID),
+		"DefaultReconnect":         strconv.FormatBool(memphis.DefaultReconnect),
+		"DefaultMaxReconnect":      strconv.Itoa(memphis.DefaultMaxReconnect) + ": forever",
+		"DefaultReconnectInterval": secs(memphis.DefaultReconnectInterval),
+		"DefaultPingInterval":      secs(memphis.DefaultPingInterval),
+		"DefaultMaxPingsOut":       strconv.Itoa(memphis.DefaultMaxPingsOut),
+		"DefaultTimeout":           secs(memphis.DefaultTimeout),
+		"DefaultRequestTimeout":    secs(memphis.DefaultRequestTimeout),
+		"DefaultMaxPending":        strconv.Itoa(memphis.DefaultMaxPending),
+		"DefaultCloseTimeout":      secs(memphis.DefaultCloseTimeout),
+		"DefaultRetentionType": "`" + map[memphis.RetentionType]string{memphis.MaxMessageAgeSeconds: "MaxMessageAgeSeconds",
+			memphis.Messages: "Messages", memphis.Bytes: "Bytes", memphis.AckBased: "AckBased"}[memphis.DefaultRetentionType] + "`",
+		"DefaultRetentionValue":           strconv.Itoa(memphis.DefaultRetentionValue),
+		"DefaultStorageType":              "`" + map[memphis.StorageType]string{memphis.Disk: "Disk", memphis.Memory: "Memory"}[memphis.DefaultStorageType] + "`",
+		"DefaultReplicas":                 strconv.Itoa(memphis.DefaultReplicas),
+		"DefaultIdempotencyWindow":        strconv.FormatFloat(memphis.DefaultIdempotencyWindow.Minutes(), 'g', -1, 64) + " min",
+		"DefaultPartitionsNumber":         strconv.Itoa(memphis.DefaultPartitionsNumber),
+		"DefaultSendPoisonMsgToDls":       strconv.FormatBool(memphis.DefaultSendPoisonMsgToDls),
+		"DefaultSendSchemaFailedMsgToDls": strconv.FormatBool(memphis.DefaultSendSchemaFailedMsgToDls),
+		"DefaultTieredStorageEnabled":     strconv.FormatBool(memphis.DefaultTieredStorageEnabled),
+		"DefaultAckWaitSec":               strconv.Itoa(memphis.DefaultAckWaitSec) + " s",
+		"DefaultAsyncProduce":             map[bool]string{false: "sync", true: "async"}[memphis.DefaultAsyncProduce],
+		"DefaultPullInterval":             secs(memphis.DefaultPullInterval),
+		"DefaultBatchSize":                strconv.Itoa(memphis.DefaultBatchSize),
+		"DefaultBatchMaxWaitTime":         secs(memphis.DefaultBatchMaxWaitTime),
+		"DefaultMaxAckTime":               secs(memphis.DefaultMaxAckTime),
+		"DefaultMaxMsgDeliveries":         strconv.Itoa(memphis.DefaultMaxMsgDeliveries),
+		"DefaultStartConsumeFromSeq":      "sequence " + strconv.FormatUint(memphis.DefaultStartConsumeFromSeq, 10),
+		"DefaultLastMessages":             strconv.FormatInt(memphis.DefaultLastMessages, 10),
+	}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(section, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) != 6 {
+			continue
+		}
+		value, constant := strings.TrimSpace(cells[3]), strings.TrimSpace(cells[4])
+		name, _, ok := strings.Cut(strings.TrimPrefix(constant, "`"), "`")
+		if !ok || !strings.HasPrefix(name, "Default") {
+			continue
+		}
+		w, known := want[name]
+		if !known {
+			t.Errorf("the README names %s, which this test does not know", name)
+			continue
+		}
+		seen[name] = true
+		if !strings.HasPrefix(value, w) {
+			t.Errorf("README: %s is %q, the constant says %q", name, value, w)
+		}
+	}
+	for name := range want {
+		if !seen[name] {
+			t.Errorf("the README's Defaults table has no row for %s", name)
+		}
+	}
 }

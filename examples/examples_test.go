@@ -56,7 +56,8 @@ func TestExamplesRun(t *testing.T) {
 // TestReadmeSnippetsCompile compiles the README's Go snippets as the README
 // says they compile: the tour's snippets in order as one function body
 // returning error, and the testing section's test function with its
-// Intercept snippet. The generated files are laid over a package directory
+// other snippets (Intercept, faults, TLS) in one function that has t, srv
+// and conn in scope. The generated files are laid over a package directory
 // that does not exist on disk (go build -overlay), so nothing is written
 // into the repository.
 func TestReadmeSnippetsCompile(t *testing.T) {
@@ -110,14 +111,17 @@ func tour(ctx context.Context) error {
 
 import (
 	"testing"
+	"time"
 
 	"github.com/memphisdev/memphis.go"
 	"github.com/memphisdev/memphis.go/memphistest"
 )
 
+var _ = time.Second
+
 ` + testFn[0] + `
 
-func intercept(srv *memphistest.Server, conn *memphis.Conn) (err error) {
+func intercept(t *testing.T, srv *memphistest.Server, conn *memphis.Conn) (err error) {
 ` + strings.Join(rest, "\n") + `
 	return err
 }

@@ -18,13 +18,18 @@
 //
 // Beyond a real broker it can restart in place (Restart), run a three-node
 // JetStream cluster (WithCluster), re-send dead letters on demand
-// (ResendDeadLetters) and intercept control requests (Intercept) to test
-// error paths.
+// (ResendDeadLetters), intercept control requests (Intercept) to test
+// error paths, inject network faults between clients and itself
+// (WithFaults, Proxy) and serve TLS with certificates made for it
+// (WithTLS).
 package memphistest
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -42,15 +47,19 @@ const (
 // Server is an in-process Memphis broker. Its methods are safe for
 // concurrent use.
 type Server struct {
-	b    *broker.Broker
-	user string
-	pass string
+	b       *broker.Broker
+	user    string
+	pass    string
+	proxies []*Proxy // one per node, with WithFaults
+	tls     *TLS     // with WithTLS
 }
 
 type config struct {
-	b    broker.Config
-	user string
-	pass string
+	b      broker.Config
+	user   string
+	pass   string
+	faults bool
+	tls    *tlsOptions
 }
 
 // Option configures a Server.
@@ -108,6 +117,13 @@ func WithDirectPublish() Option { return func(c *config) { c.b.DirectPublish = t
 // WithLogger sends the server's log lines to l (default: discarded).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.b.Logger = l } }
 
+// WithFaults puts a fault-injecting Proxy in front of each node's client
+// port. Host, Port, Ports and URL then name the proxies, so clients reach
+// the server through them, and Faults (NodeFaults in a cluster) injects
+// the faults. The server's own connections bypass the proxies. Default:
+// clients connect to the server directly.
+func WithFaults() Option { return func(c *config) { c.faults = true } }
+
 // Start starts a server outside a test (examples, the dev broker command).
 // Call Shutdown when done.
 func Start(opts ...Option) (*Server, error) {
@@ -118,15 +134,50 @@ func Start(opts ...Option) (*Server, error) {
 	if c.user == "" {
 		c.user, c.pass = DefaultUsername, DefaultPassword
 	}
-	b, err := broker.New(c.b)
-	if err != nil {
-		return nil, fmt.Errorf("memphistest: %w", err)
-	}
-	s := &Server{b: b, user: c.user}
+	s := &Server{user: c.user}
 	if c.b.Token == "" {
 		s.pass = c.pass
 	}
+	host := c.b.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	if c.tls != nil {
+		m, cfg, err := newTLS(host, *c.tls)
+		if err != nil {
+			return nil, fmt.Errorf("memphistest: %w", err)
+		}
+		s.tls, c.b.TLS = m, cfg
+	}
+	if c.faults {
+		// The proxies' ports are needed first: a node of a cluster
+		// advertises them to clients in place of its own.
+		for range max(c.b.Nodes, 1) {
+			p, err := listenProxy(host)
+			if err != nil {
+				s.closeProxies()
+				return nil, err
+			}
+			s.proxies = append(s.proxies, p)
+			c.b.Advertise = append(c.b.Advertise, p.Addr())
+		}
+	}
+	b, err := broker.New(c.b)
+	if err != nil {
+		s.closeProxies()
+		return nil, fmt.Errorf("memphistest: %w", err)
+	}
+	s.b = b
+	for i, p := range s.proxies {
+		p.start(net.JoinHostPort(host, strconv.Itoa(b.Ports()[i])))
+	}
 	return s, nil
+}
+
+func (s *Server) closeProxies() {
+	for _, p := range s.proxies {
+		p.Close()
+	}
 }
 
 // NewServer starts a server for one test and shuts it down when the test
@@ -144,14 +195,41 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 // Host is the address to pass to memphis.Connect.
 func (s *Server) Host() string { return s.b.Host() }
 
-// Port is the client port (memphis.Port) of the first node.
-func (s *Server) Port() int { return s.b.Port() }
+// Port is the client port (memphis.Port) of the first node; with
+// WithFaults, the port of the proxy in front of it.
+func (s *Server) Port() int { return s.Ports()[0] }
 
-// Ports are the client ports of every node of a cluster.
-func (s *Server) Ports() []int { return s.b.Ports() }
+// Ports are the client ports of every node of a cluster; with WithFaults,
+// the ports of the proxies in front of them.
+func (s *Server) Ports() []int {
+	if s.proxies == nil {
+		return s.b.Ports()
+	}
+	ports := make([]int, len(s.proxies))
+	for i, p := range s.proxies {
+		ports[i] = p.Port()
+	}
+	return ports
+}
 
-// URL is the NATS URL of the first node, for plain nats.go clients.
-func (s *Server) URL() string { return s.b.URLs()[0] }
+// URL is the NATS URL of the first node (through its proxy with
+// WithFaults), for plain nats.go clients.
+func (s *Server) URL() string {
+	return "nats://" + net.JoinHostPort(s.Host(), strconv.Itoa(s.Port()))
+}
+
+// Faults is the proxy in front of the server (the first node of a
+// cluster), to inject network faults; nil without WithFaults.
+func (s *Server) Faults() *Proxy { return s.NodeFaults(0) }
+
+// NodeFaults is the proxy in front of node i of a cluster; nil without
+// WithFaults or for a node that does not exist.
+func (s *Server) NodeFaults(i int) *Proxy {
+	if i < 0 || i >= len(s.proxies) {
+		return nil
+	}
+	return s.proxies[i]
+}
 
 // Username is the user to connect as.
 func (s *Server) Username() string { return s.user }
@@ -162,8 +240,12 @@ func (s *Server) Password() string { return s.pass }
 // Token is the connection token, empty in password mode.
 func (s *Server) Token() string { return s.b.Token() }
 
-// Shutdown stops the server. It is safe to call more than once.
-func (s *Server) Shutdown() { s.b.Shutdown() }
+// Shutdown stops the server, and the proxies in front of it. It is safe
+// to call more than once.
+func (s *Server) Shutdown() {
+	s.closeProxies()
+	s.b.Shutdown()
+}
 
 // Restart stops the server and starts it again on the same port and
 // storage, as a broker process restarted by its operator. Connected clients
@@ -187,6 +269,13 @@ func (s *Server) StreamLeader(stream string) int { return s.b.StreamLeader(strea
 func (s *Server) ResendDeadLetters(station string) (int, error) {
 	return s.b.ResendDeadLetters(station)
 }
+
+// DestroyStation removes a station as the Memphis UI does: its messages go,
+// and every connected client is told at once with a remove_station client
+// update. A destroy through an SDK tells nobody, on Memphis 1.4.4 as here;
+// use this to test how a service copes with a station removed by an
+// operator.
+func (s *Server) DestroyStation(station string) error { return s.b.DestroyStation(station) }
 
 // DeadLetter is one message kept in a station's dead-letter store.
 type DeadLetter = broker.DeadLetter
@@ -228,3 +317,12 @@ func (s *Server) Intercept(fn func(Request) Action) (remove func()) {
 	})
 	return func() { s.b.SetHook(nil) }
 }
+
+// String describes the server: where clients connect and as whom. The
+// password and token are left out, so a server can be logged safely.
+func (s *Server) String() string {
+	return fmt.Sprintf("memphistest.Server %s:%d (user %s)", s.Host(), s.Port(), s.user)
+}
+
+// Format prints String, whatever the verb.
+func (s *Server) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }

@@ -16,6 +16,7 @@ package broker
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -74,6 +75,15 @@ type Config struct {
 	Logger *slog.Logger
 	// Hook, when set, sees every control request before it is handled.
 	Hook Hook
+	// TLS, when set, makes every node serve TLS only on its client port,
+	// with this configuration (certificates, and ClientAuth
+	// tls.RequireAndVerifyClientCert with ClientCAs for mutual TLS). The
+	// broker's own connections are in-process and bypass it.
+	TLS *tls.Config
+	// Advertise is, per node, the client address ("host:port") a node of
+	// a cluster tells clients about, in place of its own: the address of a
+	// proxy in front of it. Default: its own address.
+	Advertise []string
 	// DirectPublish sends station publishes straight to their streams,
 	// skipping the ingest (ingest.go). Publishes then cost what they cost
 	// on stock JetStream, but only Nats-Msg-Id de-duplicates: this SDK sends
@@ -333,6 +343,13 @@ func (b *Broker) nodeOptions(i int) *server.Options {
 		NoLog:                      true,
 		NoSigs:                     true,
 		CustomClientAuthentication: authenticator{b},
+		TLSConfig:                  b.cfg.TLS,
+	}
+	if b.cfg.TLS != nil {
+		o.TLSTimeout = tlsTimeout.Seconds()
+	}
+	if i < len(b.cfg.Advertise) {
+		o.ClientAdvertise = b.cfg.Advertise[i]
 	}
 	if b.cfg.Nodes > 1 {
 		o.Cluster.Name = "memphis"
@@ -547,6 +564,19 @@ func (b *Broker) ResendDeadLetters(station string) (int, error) {
 	return cp.resendDeadLetters(station)
 }
 
+// DestroyStation removes a station as the Memphis UI does: its streams and
+// registrations go, and every connected client gets a remove_station
+// update, which an SDK destroy does not send.
+func (b *Broker) DestroyStation(station string) error {
+	b.life.Lock()
+	cp := b.cp
+	b.life.Unlock()
+	if cp == nil {
+		return errors.New("broker: not running")
+	}
+	return cp.destroyStationAsUI(station)
+}
+
 // DeadLetters lists the dead-letter records kept for a station.
 func (b *Broker) DeadLetters(station string) []DeadLetter {
 	b.life.Lock()
@@ -616,7 +646,14 @@ func (b *Broker) userExists(name string) bool {
 	return ok
 }
 
-// dialInternal opens the control plane's own connection to the nodes.
+// tlsTimeout bounds a client's TLS handshake. nats-server's default of
+// 2 s is short for a race-enabled test on a loaded machine.
+const tlsTimeout = 5 * time.Second
+
+// dialInternal opens the control plane's own connection to the nodes. It
+// is in-process: it bypasses the client port, so that neither TLS nor a
+// fault-injecting proxy in front of a node stands between the control
+// plane and JetStream.
 func (b *Broker) dialInternal() (*nats.Conn, jetstream.JetStream, error) {
 	nc, err := nats.Connect(strings.Join(b.URLs(), ","),
 		nats.UserInfo(b.internal.user, b.internal.pass),
@@ -624,6 +661,8 @@ func (b *Broker) dialInternal() (*nats.Conn, jetstream.JetStream, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(50*time.Millisecond),
 		nats.NoCallbacksAfterClientClose(),
+		nats.SetCustomDialer(inProcessDialer{b}),
+		nats.IgnoreDiscoveredServers(),
 		// nats.go would print asynchronous errors to stderr.
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			b.log.Warn("broker: control-plane connection", "err", err)
@@ -638,6 +677,23 @@ func (b *Broker) dialInternal() (*nats.Conn, jetstream.JetStream, error) {
 		return nil, nil, err
 	}
 	return nc, js, nil
+}
+
+// inProcessDialer connects to the running node whose client port an
+// address names, in-process.
+type inProcessDialer struct{ b *Broker }
+
+func (d inProcessDialer) Dial(_, address string) (net.Conn, error) {
+	_, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	for i, ns := range d.b.snapshotNodes() {
+		if ns != nil && strconv.Itoa(d.b.ports[i]) == port {
+			return ns.InProcessConn()
+		}
+	}
+	return nil, fmt.Errorf("broker: no running node listens on %s", address)
 }
 
 // liveConnectionIDs are the connection ids (the part before "::" of the
