@@ -568,18 +568,3 @@ func (c *Conn) cachedProducer(ctx context.Context, stationName, name string, opt
 }
 
 func (p *Producer) isDestroyed() bool { return p.destroyed.Load() }
-
-func lowerASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if b[j] >= 'A' && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
-}

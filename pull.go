@@ -3,8 +3,10 @@ package memphis
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,11 +20,263 @@ import (
 // the continuous loop, with full control of batching, idle pauses and
 // recovery after reconnects.
 
-// JetStream error codes the engine acts on.
-const (
-	jsErrConsumerNotFound = 10014
-	jsErrStreamNotFound   = 10059
-)
+// pull runs the pull protocol for one partition until the run stops. It
+// keeps up to depth messages requested: when half of them or fewer are
+// outstanding it asks for the rest, so the next messages are on their way
+// while the handler works. depth adapts (see adaptDepth). After a pull that
+// expired empty it waits PullInterval.
+func (r *consumeRun) pull(partition int) {
+	defer r.pullers.Done()
+	c := r.c
+	size := c.opts.BatchSize
+	expires := c.opts.BatchMaxTimeToWait
+	stream := wire.StreamName(c.st.intern, partition)
+	subject := nextSubject(stream, c.durable)
+	nc := c.conn.nc
+	inbox := nc.NewInbox()
+	// Sized for everything that can be outstanding, so nats.go never has to
+	// drop a message for a full channel: two requests' worth, since after a
+	// reconnect (or a request thought lost) the puller asks again while the
+	// old request may still be served, by a cluster's stream leader say;
+	// the old one has expired by the time the timer could make it three.
+	depth := pullDepth(size)
+	ch := make(chan *nats.Msg, 2*maxPullDepth(size)+32)
+	sub, err := nc.ChanSubscribe(inbox, ch)
+	if err != nil {
+		r.fail(mapNATSErr(err))
+		return
+	}
+	defer closeInbox(sub, ch)
+
+	var (
+		outstanding int
+		received    int  // messages since the last pull request
+		idle        bool // the last request expired without a message
+		lastErr     string
+		reconnect   = c.conn.reconnectSignal()
+		timer       = time.NewTimer(time.Hour)
+	)
+	defer timer.Stop()
+	report := func(err error) {
+		if err.Error() != lastErr { // one report per streak of the same failure
+			lastErr = err.Error()
+			r.report(err)
+		}
+	}
+	pause := func(d time.Duration) bool {
+		if d <= 0 {
+			return true
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return true
+		case <-reconnect:
+			reconnect = c.conn.reconnectSignal()
+			return true
+		case <-r.stop:
+			return false
+		}
+	}
+	for {
+		if outstanding <= depth/2 && c.conn.out.down.Load() {
+			// Pulls sent now would wait in nats.go's buffer and all be
+			// answered at once after the reconnect, with more messages than
+			// the inbox holds. The reconnect starts pulling again.
+			select {
+			case <-reconnect:
+				reconnect = c.conn.reconnectSignal()
+				outstanding, idle = 0, false
+			case <-r.stop:
+				return
+			}
+			continue
+		}
+		if outstanding <= depth/2 {
+			if idle && !pause(c.opts.PullInterval) {
+				return
+			}
+			idle = false
+			n := depth - outstanding
+			if err := c.sendPull(subject, inbox, n, expires); err != nil {
+				if errors.Is(err, nats.ErrConnectionClosed) {
+					r.connGone()
+					return
+				}
+				report(mapNATSErr(err))
+				if !pause(c.opts.PullInterval) {
+					return
+				}
+				continue
+			}
+			outstanding += n
+			received = 0
+			timer.Reset(expires + lostPullMargin(expires))
+		}
+		select {
+		case m := <-ch:
+			// Take everything already here, up to a batch, and hand it over
+			// at once: one hand-off per batch, not per message.
+			var batch []*Msg
+			failed, failure := false, ""
+		gather:
+			for {
+				status, pending, desc := classify(m)
+				switch status {
+				case statusMsg:
+					// Below zero it would be a request an old one is still
+					// serving; asking for more than depth would overrun ch.
+					outstanding = max(0, outstanding-1)
+					received++
+					if batch == nil {
+						batch = make([]*Msg, 0, size)
+					}
+					batch = append(batch, newMsg(m, c, partition))
+				case statusHeartbeat:
+				case statusExpired:
+					outstanding = max(0, outstanding-pending)
+					if pending == 0 {
+						outstanding = 0
+					}
+					idle = received == 0
+				case statusNoStream, statusConflict:
+					outstanding = 0
+					failed, failure = true, desc
+					break gather
+				}
+				if len(batch) == size {
+					break gather
+				}
+				select {
+				case m = <-ch:
+				default:
+					break gather
+				}
+			}
+			if len(batch) > 0 {
+				lastErr = ""
+				timer.Reset(expires + lostPullMargin(expires))
+				awaited := r.waiting.Load() // the handler side was idle, waiting for this
+				blocked := false
+				select {
+				case r.out <- batch:
+				default:
+					blocked = true
+					select {
+					case r.out <- batch:
+					case <-r.stop:
+						nakAll(batch)
+						return
+					}
+				}
+				depth = adaptDepth(depth, size, awaited, blocked, batch[len(batch)-1].raw.Reply,
+					time.Duration(r.nsPerMsg.Load()), c.opts.MaxAckTime)
+			}
+			if failed {
+				err := c.diagnose(context.Background(), stream, failure)
+				if errors.Is(err, ErrStationUnreachable) {
+					r.fail(err)
+					return
+				}
+				if errors.Is(err, ErrConnClosed) {
+					// The connection closed while the pull was explained:
+					// the same end as a pull that can not be sent.
+					r.connGone()
+					return
+				}
+				report(err)
+				idle = true
+			}
+		case <-timer.C:
+			// No reply to what we asked for: the request was lost (a broker
+			// restart, a dropped route). Ask again.
+			outstanding = 0
+		case <-reconnect:
+			// Pull requests die with the old connection.
+			reconnect = c.conn.reconnectSignal()
+			outstanding = 0
+			idle = false
+		case <-r.stop:
+			return
+		}
+	}
+}
+
+// minPullDepth is how many messages a puller keeps requested at least,
+// whatever the batch size: with the default batch of 10 a round trip per
+// 10 messages would cap throughput well below what JetStream delivers.
+const minPullDepth = 64
+
+// pullDepth is where a puller's depth starts and the least it falls to:
+// two batches, and at least minPullDepth. It bounds what waits in the SDK
+// while a slow handler works: pullDepth + BatchSize messages of a
+// partition, all within MaxAckTime as long as the handler handles a batch
+// in MaxAckTime*BatchSize/pullDepth.
+func pullDepth(batchSize int) int { return max(2*batchSize, minPullDepth) }
+
+// maxPullDepth is the most a puller keeps requested: eight times its
+// starting depth (512 messages with the default batch size), about what
+// nats.go's own pull consumer keeps requested.
+func maxPullDepth(batchSize int) int { return 8 * pullDepth(batchSize) }
+
+// adaptDepth sets a puller's depth after it hands over a batch.
+//
+// It doubles, up to maxPullDepth, when the handler side was idle waiting
+// for the batch (awaited) while the broker holds more messages for the
+// group than are requested: the handler is faster than one pull's round
+// trip, and a deeper request keeps deliveries from waiting for it. It
+// halves, down to pullDepth, when the batch had to wait for the handler
+// (blocked). And it never holds more than the handler, at its measured
+// pace per message, gets through in a quarter of MaxAckTime (but at least
+// pullDepth), so what waits in the SDK is acknowledged in time; until the
+// pace is known it stays as it is.
+//
+// reply is the last message's ack subject, which carries the count of
+// messages pending for the group.
+func adaptDepth(depth, batchSize int, awaited, blocked bool, reply string, perMsg, maxAckTime time.Duration) int {
+	if perMsg <= 0 {
+		return depth // the handler's pace is not known yet
+	}
+	switch {
+	case blocked:
+		depth /= 2
+	case awaited:
+		if pending, ok := ackPending(reply); ok && pending > depth {
+			depth *= 2
+		}
+	}
+	limit := min(maxPullDepth(batchSize), int(maxAckTime/4/perMsg))
+	return max(min(depth, limit), pullDepth(batchSize))
+}
+
+// ackPending reads the count of messages pending for the group from a
+// JetStream ack subject: token 8 of the v1 form
+// $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>, or
+// token 10 of the v2 form, which adds a domain and an account hash after
+// ACK and may end with a random token.
+func ackPending(reply string) (int, bool) {
+	var tokens [12]string
+	n := 0
+	for t := range strings.SplitSeq(reply, ".") {
+		if n == len(tokens) {
+			break
+		}
+		tokens[n] = t
+		n++
+	}
+	var tok string
+	switch {
+	case n == 9:
+		tok = tokens[8]
+	case n >= 11:
+		tok = tokens[10]
+	default:
+		return 0, false
+	}
+	pending, err := strconv.Atoi(tok)
+	return pending, err == nil
+}
 
 // pullRequest is the body of $JS.API.CONSUMER.MSG.NEXT.
 type pullRequest struct {
@@ -174,103 +428,4 @@ func (c *Consumer) diagnose(ctx context.Context, stream, desc string) error {
 		desc = "no responders"
 	}
 	return fmt.Errorf("%w: the broker did not serve the pull: %s", ErrTimeout, desc)
-}
-
-// jsAPIError is the error object of a JetStream API reply.
-type jsAPIError struct {
-	Code        int    `json:"code"`
-	ErrCode     int    `json:"err_code"`
-	Description string `json:"description"`
-}
-
-func (c *Conn) jsAPI(ctx context.Context, subject string, body []byte, out any) (*jsAPIError, error) {
-	ctx, cancel := c.requestCtx(ctx)
-	defer cancel()
-	if err := c.awaitUp(ctx); err != nil {
-		return nil, err
-	}
-	m, err := c.nc.RequestWithContext(ctx, subject, body)
-	if err != nil {
-		return nil, mapNATSErr(err)
-	}
-	var resp struct {
-		Error *jsAPIError `json:"error"`
-	}
-	if err := json.Unmarshal(m.Data, &resp); err != nil {
-		return nil, fmt.Errorf("bad JetStream reply %q: %w", m.Data, err)
-	}
-	if resp.Error != nil {
-		return resp.Error, nil
-	}
-	if out != nil {
-		if err := json.Unmarshal(m.Data, out); err != nil {
-			return nil, err
-		}
-	}
-	return nil, nil
-}
-
-// consumerExists asks JetStream whether a durable exists on a stream.
-func (c *Conn) consumerExists(ctx context.Context, stream, durable string) (bool, error) {
-	apiErr, err := c.jsAPI(ctx, "$JS.API.CONSUMER.INFO."+stream+"."+durable, nil, nil)
-	switch {
-	case err != nil:
-		return false, err
-	case apiErr == nil:
-		return true, nil
-	case apiErr.ErrCode == jsErrConsumerNotFound || apiErr.ErrCode == jsErrStreamNotFound:
-		return false, nil
-	}
-	return false, newBrokerError(fmt.Sprintf("%s (%d)", apiErr.Description, apiErr.ErrCode))
-}
-
-// streamLastSeq returns the last sequence number stored in a stream.
-func (c *Conn) streamLastSeq(ctx context.Context, stream string) (uint64, error) {
-	var info struct {
-		State struct {
-			LastSeq uint64 `json:"last_seq"`
-		} `json:"state"`
-	}
-	apiErr, err := c.jsAPI(ctx, "$JS.API.STREAM.INFO."+stream, nil, &info)
-	if err != nil {
-		return 0, err
-	}
-	if apiErr != nil {
-		if apiErr.ErrCode == jsErrStreamNotFound {
-			return 0, fmt.Errorf("%w: no stream %s", ErrStationNotFound, stream)
-		}
-		return 0, newBrokerError(fmt.Sprintf("%s (%d)", apiErr.Description, apiErr.ErrCode))
-	}
-	return info.State.LastSeq, nil
-}
-
-// createDurable creates a consumer group's durable on one partition stream
-// with the configuration the broker gives its durables (PROTOCOL §7.2).
-func (c *Conn) createDurable(ctx context.Context, stream, durable string, o ConsumerOpts, startSeq uint64) error {
-	maxDeliver := o.MaxMsgDeliveries
-	if maxDeliver > MaxMsgDeliveriesLimit {
-		maxDeliver = MaxMsgDeliveriesLimit
-	}
-	body, _ := json.Marshal(map[string]any{
-		"stream_name": stream,
-		"config": map[string]any{
-			"durable_name":    durable,
-			"deliver_policy":  "by_start_sequence",
-			"opt_start_seq":   startSeq,
-			"ack_policy":      "explicit",
-			"ack_wait":        int64(o.MaxAckTime),
-			"max_deliver":     maxDeliver,
-			"filter_subject":  wire.ProduceSubject(stream),
-			"replay_policy":   "instant",
-			"max_ack_pending": -1,
-		},
-	})
-	apiErr, err := c.jsAPI(ctx, "$JS.API.CONSUMER.DURABLE.CREATE."+stream+"."+durable, body, nil)
-	if err != nil {
-		return err
-	}
-	if apiErr != nil {
-		return newBrokerError(fmt.Sprintf("%s (%d)", apiErr.Description, apiErr.ErrCode))
-	}
-	return nil
 }

@@ -188,17 +188,6 @@ func messageText(message any) []byte {
 	return []byte(fmt.Sprintf("%v", message))
 }
 
-// publishJSON sends a fire-and-forget report to the broker.
-func (c *Conn) publishJSON(subject string, v any) {
-	data, err := json.Marshal(v)
-	if err == nil {
-		err = c.nc.Publish(subject, data)
-	}
-	if err != nil {
-		c.log.Warn("memphis: report not sent", "subject", subject, "err", err)
-	}
-}
-
 // CreateSchema creates a schema from a file, or a new version of it if the
 // schema exists with other content. It is CreateSchemaContext with
 // context.Background; the options are those of 1.x (TimeoutRetry).

@@ -2,6 +2,7 @@ package memphis
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -246,19 +247,6 @@ func (s *Station) DestroyContext(ctx context.Context) error {
 	return nil
 }
 
-// checkName lower-cases a name and applies the broker's rules to it, so bad
-// names fail before anything is sent.
-func checkName(obj, name string) (string, error) {
-	// Schema names too: the broker lower-cases them wherever it looks one
-	// up (attach, station creation; PROTOCOL §4.3, §9.2, Q12). Creating a
-	// schema is stricter, see checkSchemaCreateName.
-	lower := strings.ToLower(name)
-	if err := wire.ValidateName(obj, lower); err != nil {
-		return "", fmt.Errorf("%w: %s", ErrInvalidName, err.Error())
-	}
-	return lower, nil
-}
-
 // stationState is what a connection knows about a station its producers and
 // consumers use: its partitions, its schema and its dead-letter settings. It
 // is shared by all of them and reference-counted, so the schema-updates
@@ -345,4 +333,47 @@ func (st *stationState) subject(partition int) string {
 		}
 	}
 	return wire.ProduceSubject(wire.StreamName(st.intern, partition))
+}
+
+// onClientUpdate applies the broker's client updates (PROTOCOL §11).
+func (c *Conn) onClientUpdate(m *nats.Msg) {
+	var u wire.ClientUpdate
+	if err := json.Unmarshal(m.Data, &u); err != nil {
+		c.log.Warn("memphis: bad client update", "err", err)
+		return
+	}
+	switch u.Type {
+	case wire.UpdateSchemaverseToDLS:
+		if b, ok := u.Update.(bool); ok {
+			c.mu.Lock()
+			st := c.stations[u.StationName]
+			c.mu.Unlock()
+			if st != nil {
+				st.schemaverseToDLS.Store(b)
+			}
+		}
+	case wire.UpdateSendNotification:
+		if b, ok := u.Update.(bool); ok {
+			c.sendNotification.Store(b)
+		}
+	case wire.UpdateRemoveStation:
+		c.forgetStation(u.StationName)
+	}
+}
+
+// forgetStation drops cached producers and consumers of a station the broker
+// removed, so that the next Conn.Produce or FetchMessages creates new ones.
+func (c *Conn) forgetStation(intern string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.producers {
+		if k.station == intern {
+			delete(c.producers, k)
+		}
+	}
+	for k := range c.consumers {
+		if k.station == intern {
+			delete(c.consumers, k)
+		}
+	}
 }
