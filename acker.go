@@ -170,7 +170,7 @@ func (a *acker) acquire(ctx context.Context, wait time.Duration) (*pubReq, error
 
 func (a *acker) waitSlot(ctx context.Context, wait time.Duration) (spare bool, err error) {
 	var spareSlots chan struct{} // nil: never ready
-	if a.cb.onGoroutine() {
+	if a.cb.user.nestedIn() {
 		spareSlots = a.spare
 	}
 	t := time.NewTimer(wait)
@@ -399,7 +399,7 @@ func (a *acker) failAll(err error) {
 // has completed and its callback has run. flush(nil) is Close's drain: from
 // then on, produces fail with ErrConnClosed.
 //
-// On the callback goroutine it waits until every outcome is known, but not
+// Called from a callback, it waits until every outcome is known, but not
 // for the callbacks queued behind the running one: they run after it.
 func (a *acker) flush(ctx context.Context, p *Producer) error {
 	pc := &a.all
@@ -411,7 +411,7 @@ func (a *acker) flush(ctx context.Context, p *Producer) error {
 	if err := pc.wait(ctx); err != nil {
 		return err
 	}
-	if a.cb.onGoroutine() {
+	if a.cb.user.nestedIn() {
 		return nil
 	}
 	return a.cb.barrier(a, ctx)

@@ -20,8 +20,8 @@ type callbacks struct {
 	exited   bool
 	wake     chan struct{} // one token per idle period
 	done     chan struct{} // closed when the goroutine ends
-	backlog  atomic.Int64  // items queued or running
-	gid      atomic.Uint64 // the goroutine's id, for onGoroutine
+	backlog  atomic.Int64 // items queued or running
+	user     inUser       // the goroutine's calls of user code
 }
 
 type cbItem struct {
@@ -34,14 +34,10 @@ type cbItem struct {
 func (q *callbacks) start(a *acker) {
 	q.wake = make(chan struct{}, 1)
 	q.done = make(chan struct{})
-	ready := make(chan struct{})
-	go q.run(a, ready)
-	<-ready
+	go q.run(a)
 }
 
-func (q *callbacks) run(a *acker, ready chan<- struct{}) {
-	q.gid.Store(goid())
-	close(ready)
+func (q *callbacks) run(a *acker) {
 	defer close(q.done)
 	var items []cbItem
 	for {
@@ -106,7 +102,7 @@ func (q *callbacks) barrier(a *acker, ctx context.Context) error {
 }
 
 // stop ends the goroutine once the queue is empty, and waits for it unless
-// called on it.
+// called from a callback, which can not wait for its own return.
 func (q *callbacks) stop() {
 	q.mu.Lock()
 	if q.done == nil {
@@ -120,15 +116,9 @@ func (q *callbacks) stop() {
 	if wake {
 		q.wake <- struct{}{}
 	}
-	if !q.onGoroutine() {
+	if !q.user.nestedIn() {
 		<-q.done
 	}
-}
-
-// onGoroutine reports whether the caller runs on the callback goroutine.
-func (q *callbacks) onGoroutine() bool {
-	id := q.gid.Load()
-	return id != 0 && id == goid()
 }
 
 // deliver runs on the callback goroutine: one request's user code, then its
@@ -139,10 +129,12 @@ func (a *acker) deliver(it cbItem) {
 		return
 	}
 	req := it.req
-	if req.done != nil {
-		req.done(it.ack, it.err)
-	} else {
-		req.producer.reportAsync(it.err)
-	}
+	runUserCode(&a.cb.user, func() {
+		if req.done != nil {
+			req.done(it.ack, it.err)
+		} else {
+			req.producer.reportAsync(it.err)
+		}
+	})
 	a.release(req)
 }

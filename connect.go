@@ -54,12 +54,12 @@ type Conn struct {
 	// nats.go calls the connection's callbacks (and so DisconnectHandler,
 	// ReconnectHandler, ClosedHandler) on a goroutine of its own, the last
 	// of them, ClosedCB, after nc.Close returns. closedCB is closed when
-	// ClosedCB has run, so Close can return after it; natsCB is that
-	// goroutine's id, so a Close called from a callback does not wait for
-	// itself.
+	// ClosedCB has run, so Close can return after it; handlers counts the
+	// connection handlers running there, so that a Close called from one
+	// does not wait for itself.
 	closedCB   chan struct{}
 	closedOnce sync.Once
-	natsCB     atomic.Uint64
+	handlers   inUser
 	// sendNotification: the broker wants schema failures reported as
 	// notifications too (PROTOCOL §10).
 	sendNotification atomic.Bool
@@ -270,7 +270,6 @@ func (c *Conn) dial(ctx context.Context) error {
 		}
 	}
 	nopts.DisconnectedErrCB = func(_ *nats.Conn, err error) {
-		c.onCallbackGoroutine()
 		level := slog.LevelWarn
 		if err == nil {
 			level = slog.LevelInfo // closed on purpose
@@ -287,13 +286,12 @@ func (c *Conn) dial(ctx context.Context) error {
 		}
 		c.acks.failAll(lost)
 		if fn := c.opts.DisconnectHandler; fn != nil {
-			fn(c, opErr("connection", "", err))
+			runUserCode(&c.handlers, func() { fn(c, opErr("connection", "", err)) })
 		}
 	}
 	// nats.go prints these to stderr unless told otherwise: write errors,
 	// slow subscriptions, permission violations.
 	nopts.AsyncErrorCB = func(_ *nats.Conn, sub *nats.Subscription, err error) {
-		c.onCallbackGoroutine()
 		var attrs []any
 		if sub != nil {
 			attrs = append(attrs, "subject", sub.Subject)
@@ -301,16 +299,14 @@ func (c *Conn) dial(ctx context.Context) error {
 		c.logs.failure(slog.LevelWarn, nil, "memphis: connection error", "connection errors", err, attrs...)
 	}
 	nopts.ReconnectedCB = func(nc *nats.Conn) {
-		c.onCallbackGoroutine()
 		c.log.Info("memphis: reconnected", "server", nc.ConnectedUrlRedacted())
 		c.out.setDown(false) // before the signal: see awaitUp
 		c.signalReconnect()
 		if fn := c.opts.ReconnectHandler; fn != nil {
-			fn(c)
+			runUserCode(&c.handlers, func() { fn(c) })
 		}
 	}
 	nopts.ClosedCB = func(*nats.Conn) {
-		c.onCallbackGoroutine()
 		defer c.closedOnce.Do(func() { close(c.closedCB) })
 		// Closed for good (Close, or reconnecting gave up): whoever waits
 		// for the connection goes on, to fail with ErrConnClosed.
@@ -322,7 +318,7 @@ func (c *Conn) dial(ctx context.Context) error {
 			c.acks.failAll(gaveUp) // produces waiting in the outbox will never be sent
 		}
 		if fn := c.opts.ClosedHandler; fn != nil {
-			fn(c)
+			runUserCode(&c.handlers, func() { fn(c) })
 		}
 	}
 	if o.ConnectionToken != "" {
@@ -484,7 +480,7 @@ func (c *Conn) CloseContext(ctx context.Context) error {
 	c.out.stop()
 	c.logs.close()
 	c.nc.Close()
-	if c.natsCB.Load() != goid() {
+	if !c.handlers.nestedIn() {
 		// So that no callback of this connection runs after Close.
 		select {
 		case <-c.closedCB:
@@ -492,13 +488,6 @@ func (c *Conn) CloseContext(ctx context.Context) error {
 		}
 	}
 	return opErr("close", "", err)
-}
-
-// onCallbackGoroutine records the goroutine nats.go runs callbacks on.
-func (c *Conn) onCallbackGoroutine() {
-	if c.natsCB.Load() == 0 {
-		c.natsCB.Store(goid())
-	}
 }
 
 func (c *Conn) isClosed() bool {

@@ -1,13 +1,10 @@
 package memphis
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"iter"
 	"log/slog"
-	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,17 +27,17 @@ type ConsumeHandler func(msgs []*Msg, err error, ctx context.Context)
 // the Messages iterator) joins the pullers, returns buffered messages to
 // the group with a nak, and closes done.
 type consumeRun struct {
-	c          *Consumer
-	handler    ConsumeHandler
-	ctx        context.Context // the handler's context for ConsumeContext; nil: use SetContext's
-	prev       *consumeRun     // the consumer's run before this one, whose handler must return first
-	out        chan []*Msg     // batches of up to BatchSize, from one partition each
-	errs       chan error
-	stop       chan struct{}
-	stopOnce   sync.Once
-	done       chan struct{}
-	pullers    sync.WaitGroup
-	dispatcher atomic.Uint64 // goroutine id of the dispatcher
+	c        *Consumer
+	handler  ConsumeHandler
+	ctx      context.Context // the handler's context for ConsumeContext; nil: use SetContext's
+	prev     *consumeRun     // the consumer's run before this one, whose handler must return first
+	out      chan []*Msg     // batches of up to BatchSize, from one partition each
+	errs     chan error
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+	pullers  sync.WaitGroup
+	user     inUser // the dispatcher's calls of the handlers
 
 	// What the pullers adapt their depth to (adaptDepth): whether the
 	// handler side is waiting for a batch now, and how long it takes per
@@ -116,10 +113,10 @@ func (r *consumeRun) outcome() error {
 func (r *consumeRun) deliverErr(err error) {
 	err = opErr("consume", r.c.station, err)
 	if fn := r.c.opts.ErrHandler; fn != nil {
-		fn(r.c, err)
+		runUserCode(&r.user, func() { fn(r.c, err) })
 		return
 	}
-	r.handler(nil, err, r.handlerCtx())
+	runUserCode(&r.user, func() { r.handler(nil, err, r.handlerCtx()) })
 }
 
 func (r *consumeRun) handlerCtx() context.Context {
@@ -311,7 +308,7 @@ func (c *Consumer) stopRun(r *consumeRun) {
 		c.run = nil
 	}
 	c.mu.Unlock()
-	if r.handler == nil || r.dispatcher.Load() == goid() {
+	if r.handler == nil || r.user.nestedIn() {
 		return // the iterator joins itself; a handler can not wait for its own return
 	}
 	<-r.done
@@ -319,7 +316,6 @@ func (c *Consumer) stopRun(r *consumeRun) {
 
 // dispatch hands batches and failures to the handlers, one call at a time.
 func (r *consumeRun) dispatch() {
-	r.dispatcher.Store(goid())
 	defer r.finish()
 	if r.prev != nil {
 		<-r.prev.done
@@ -373,7 +369,7 @@ func (r *consumeRun) dispatch() {
 			return
 		}
 		start := time.Now()
-		r.handler(batch, nil, r.handlerCtx())
+		runUserCode(&r.user, func() { r.handler(batch, nil, r.handlerCtx()) })
 		r.handled(len(batch), time.Since(start))
 	}
 }
@@ -408,17 +404,4 @@ func (r *consumeRun) finish() {
 			return
 		}
 	}
-}
-
-// goid returns the calling goroutine's id. StopConsume uses it only to
-// tell a call from inside the handler, which must not wait for itself.
-func goid() uint64 {
-	var buf [64]byte
-	b := buf[:runtime.Stack(buf[:], false)]
-	b = bytes.TrimPrefix(b, []byte("goroutine "))
-	if i := bytes.IndexByte(b, ' '); i > 0 {
-		b = b[:i]
-	}
-	id, _ := strconv.ParseUint(string(b), 10, 64)
-	return id
 }

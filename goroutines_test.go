@@ -3,10 +3,12 @@ package memphis_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/memphisdev/memphis.go"
 	"github.com/memphisdev/memphis.go/internal/testenv"
+	"github.com/memphisdev/memphis.go/memphistest"
 )
 
 // goroutineDump returns the stack of every goroutine, one per entry.
@@ -311,5 +314,33 @@ func TestCloseReturnsAfterTheConnectionsHandlers(t *testing.T) {
 	c.Close()
 	if !disconnected.Load() || !closed.Load() {
 		t.Errorf("Close returned before the handlers ran: DisconnectHandler %v, ClosedHandler %v", disconnected.Load(), closed.Load())
+	}
+}
+
+// Close from a connection handler that nats.go is running, while the
+// connection is still open: Close must not wait for that handler, nor for
+// the ClosedHandler queued behind it on the same goroutine, which runs once
+// the DisconnectHandler returns.
+func TestCloseInsideDisconnectHandler(t *testing.T) {
+	b := testenv.Local(t, memphistest.WithFaults())
+	returned := make(chan time.Duration, 1)
+	closed := make(chan struct{})
+	var once sync.Once
+	c := connect(t, b,
+		memphis.DisconnectHandler(func(c *memphis.Conn, _ error) {
+			once.Do(func() {
+				start := time.Now()
+				c.Close() // CloseTimeout is the default 5 s
+				returned <- time.Since(start)
+			})
+		}),
+		memphis.ClosedHandler(func(*memphis.Conn) { close(closed) }))
+	b.Server.Faults().Reset()
+	if d := within(t, returned, 10*time.Second, "Close inside the DisconnectHandler"); d > 2*time.Second {
+		t.Errorf("Close inside the DisconnectHandler took %v: it waited for its own caller", d)
+	}
+	within(t, closed, 10*time.Second, "the ClosedHandler after it")
+	if _, err := c.CreateStation(testenv.Name(t, "after")); !errors.Is(err, memphis.ErrConnClosed) {
+		t.Errorf("CreateStation after Close: %v, want ErrConnClosed", err)
 	}
 }
