@@ -504,7 +504,8 @@ func TestStartPositions(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			// LastMessages on one partition is the real broker's Q6 bug: the SDK works around it.
+			// LastMessages on one partition makes the real broker create no durable: the SDK works
+			// around it (docs/protocol.md#quirk-last-messages-no-durable).
 			last, err := s.CreateConsumer("last", memphis.LastMessages(2), memphis.BatchMaxWaitTime(300*time.Millisecond))
 			if err != nil {
 				t.Fatal(err)

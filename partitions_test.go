@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// The vectors (PROTOCOL §6.3) are murmur3_32 with seed 31, as the Go and Python SDKs route
-// keys (PROTOCOL §6.3), so a key lands where other SDKs put it.
+// The vectors (docs/protocol.md#partition-key-vectors) are murmur3_32 with seed 31, as the
+// Go and Python SDKs route keys, so a key lands where other SDKs put it.
 func TestPartitionForKeyMatchesOtherSDKs(t *testing.T) {
 	parts := []int{1, 2, 3}
 	for _, tc := range []struct {
@@ -55,7 +55,8 @@ func TestChoosePartition(t *testing.T) {
 			t.Errorf("number %d: err = %v, want ErrPartitionNotFound", n, err)
 		}
 	}
-	// Lists need not be 1..N: membership, not range, decides (PROTOCOL Q23).
+	// Lists need not be 1..N: membership, not range, decides (the official
+	// Go SDK checks the range first; docs/protocol.md#quirk-partition-number-range-check).
 	if _, err := choosePartition([]int{2, 5}, "", false, 3, &rr); !errors.Is(err, ErrPartitionNotFound) {
 		t.Errorf("3 of [2 5]: err = %v, want ErrPartitionNotFound", err)
 	}

@@ -793,8 +793,9 @@ func TestCreateSchema(t *testing.T) {
 		if err := c.CreateSchema(name, memphis.SchemaTypeJSON, v2); err != nil {
 			t.Errorf("the new version's content again: %v", err)
 		}
-		// A new version starts inactive (PROTOCOL §9.1): the station keeps
-		// enforcing version 1.
+		// A new version starts inactive, and only the broker's UI activates
+		// one (docs/protocol.md#quirk-schema-activation-silent): the station
+		// keeps enforcing version 1.
 		station := schemaStation(t, c, "versions", memphis.SchemaName(name))
 		p, err := c.CreateProducer(station, "p")
 		if err != nil {
@@ -875,7 +876,8 @@ func TestSchemaNameCase(t *testing.T) {
 		t.Errorf("EnforceSchema(%q): %v, want ErrSchemaNotFound naming it lower-cased", missing, err)
 	}
 	// The broker answers a station creation naming a missing schema with
-	// success and creates nothing (Q2); the SDK tells.
+	// success and creates nothing
+	// (docs/protocol.md#quirk-station-create-silent-noop); the SDK tells.
 	if _, err := c.CreateStation(testenv.Name(t, "case-missing"), memphis.SchemaName(missing)); !errors.Is(err, memphis.ErrSchemaNotFound) {
 		t.Errorf("CreateStation with SchemaName(%q): %v, want ErrSchemaNotFound", missing, err)
 	}

@@ -1,11 +1,12 @@
 // Package broker is an in-process Memphis broker: Memphis's SDK-facing
 // control plane (stations, producers, consumers, schemas, dead letters) on
 // top of an embedded, stock nats-server with JetStream. It speaks the
-// protocol of Memphis 1.4.4 as recorded in PROTOCOL.md, so any Memphis SDK
-// works against it unchanged; memphistest is its public face.
+// protocol of Memphis 1.4.4 as docs/protocol.md records it, so any Memphis
+// SDK works against it unchanged; memphistest is its public face.
 //
-// Where the real broker has a bug (PROTOCOL.md §16), this broker implements
-// the documented intent; each such place names its quirk number.
+// Where the real broker has a bug (docs/protocol.md#quirks), this broker
+// implements the documented intent; each such place cites the quirk's anchor
+// in docs/protocol.md or says what the real broker does instead.
 //
 // Layout: broker.go owns the servers, authentication and the control-plane
 // connection; state.go the registry and its persistence; stations.go,
@@ -60,7 +61,8 @@ type Config struct {
 	// In token mode the passwords are unused but the names still are the
 	// users a connection name may claim.
 	Users map[string]string
-	// Token switches the broker to connection-token mode (PROTOCOL §1.2).
+	// Token switches the broker to connection-token mode
+	// (docs/protocol.md#auth-token-mode).
 	Token string
 	// StoreDir is where JetStream and the control plane keep their state.
 	// Empty means a temporary directory that Shutdown removes. A broker
@@ -553,7 +555,7 @@ func (b *Broker) StoreDir() string { return b.cfg.StoreDir }
 
 // ResendDeadLetters re-sends the stored poison messages of a station to the
 // consumer groups they poisoned, as the real broker's UI does
-// (PROTOCOL §8.4). It returns how many messages were sent.
+// (docs/protocol.md#dls-resend). It returns how many messages were sent.
 func (b *Broker) ResendDeadLetters(station string) (int, error) {
 	b.life.Lock()
 	cp := b.cp
@@ -589,7 +591,7 @@ func (b *Broker) DeadLetters(station string) []DeadLetter {
 }
 
 // authenticator checks every client connection as the Memphis broker does
-// (PROTOCOL §1.2, §1.3) and places it in the global account.
+// (docs/protocol.md#auth-connect-checks) and places it in the global account.
 type authenticator struct{ b *Broker }
 
 func (a authenticator) Check(c server.ClientAuthentication) bool {

@@ -12,7 +12,8 @@ import (
 	"github.com/memphisdev/memphis.go/internal/wire"
 )
 
-// Consumer defaults and bounds (PROTOCOL §7.1, Q8).
+// Consumer defaults and bounds; out-of-range values are clamped silently,
+// as on the real broker (docs/protocol.md#quirk-consumer-limits-clamped).
 const (
 	defaultMaxAckTimeMs = 30000
 	maxDeliveriesCap    = 10
@@ -75,7 +76,8 @@ func (cp *controlPlane) createProducer(body []byte) []byte {
 // stationForClient finds the station a producer or consumer names. Current
 // SDKs (request version 2 and later) get a default station when it is
 // missing; older ones get noAuto, and upgrade on a partitioned station
-// (PROTOCOL §6.1, §7.1). The texts differ between producers and consumers.
+// (docs/protocol.md#request-versions). The texts differ between producers
+// and consumers.
 // cp.mu is held.
 func (cp *controlPlane) stationForClient(name string, reqVersion int, noAuto, upgrade string) (*station, error) {
 	st := cp.reg.Stations[name]
@@ -112,7 +114,7 @@ func (cp *controlPlane) destroyProducer(body []byte) []byte {
 		return !(p.Name == name && p.Station == stName && sameConn(r.ReqVersion, r.ConnectionID, p.ConnID))
 	})
 	cp.save()
-	return nil // Q4: success whether or not anything was registered
+	return nil // success whether or not anything was registered, as on the real broker
 }
 
 // sameConn matches the connection of a destroy request with a
@@ -140,7 +142,8 @@ func (cp *controlPlane) createConsumer(body []byte) []byte {
 		return text("consumer creation options can't contain both startConsumeFromSequence and lastMessages")
 	}
 	// Errors from here on come as plain text; the real broker then sends a
-	// second, JSON reply that SDKs ignore (Q5). One reply is enough.
+	// second, JSON reply that SDKs ignore
+	// (docs/protocol.md#quirk-consumer-error-two-replies). One reply is enough.
 	name := strings.ToLower(r.Name)
 	if err := wire.ValidateName(wire.ObjConsumer, name); err != nil {
 		return text(err.Error())
@@ -177,7 +180,8 @@ func (cp *controlPlane) createConsumer(body []byte) []byte {
 		StartSeq: r.StartConsumeFromSequence, LastMessages: r.LastMessages, Partitions: partitionsOf(st),
 	}
 	// A group with a connected member keeps its durables unless the joiner
-	// asks for other ack or delivery settings (PROTOCOL §7.3, Q29).
+	// asks for other ack or delivery settings; a joiner's start options are
+	// then ignored (docs/protocol.md#quirk-group-joiner-start-ignored).
 	member := cp.activeMember(stName, group)
 	if member == nil || member.MaxAckTimeMs != rec.MaxAckTimeMs || member.MaxDeliveries != rec.MaxDeliveries {
 		if err := cp.createDurables(st, rec); err != nil {
@@ -205,8 +209,8 @@ func (cp *controlPlane) activeMember(stName, group string) *consumerRec {
 }
 
 // durableConfig is the JetStream durable of a group on one partition
-// (PROTOCOL §7.2). lastSeq is the partition's last sequence, used by
-// LastMessages.
+// (docs/protocol.md#consumer-durables). lastSeq is the partition's last
+// sequence, used by LastMessages.
 func durableConfig(stream, durable string, c consumerRec, lastSeq uint64) jetstream.ConsumerConfig {
 	ackMs := c.MaxAckTimeMs
 	if ackMs <= 0 {
@@ -214,7 +218,7 @@ func durableConfig(stream, durable string, c consumerRec, lastSeq uint64) jetstr
 	}
 	deliveries := c.MaxDeliveries
 	if deliveries <= 0 || deliveries > maxDeliveriesCap {
-		deliveries = maxDeliveriesCap // Q8
+		deliveries = maxDeliveriesCap // silently, as the real broker does
 	}
 	cfg := jetstream.ConsumerConfig{
 		Durable:       durable,
@@ -230,8 +234,10 @@ func durableConfig(stream, durable string, c consumerRec, lastSeq uint64) jetstr
 	case c.LastMessages == 0 && c.StartSeq == 1:
 		cfg.DeliverPolicy = jetstream.DeliverNewPolicy
 	case c.LastMessages > 0:
-		// Per partition (Q7); an empty partition starts at 1. The real
-		// broker forgets this on one-partition stations (Q6); not here.
+		// Per partition (docs/protocol.md#quirk-last-messages-per-partition);
+		// an empty partition starts at 1. The real broker forgets this on
+		// one-partition stations
+		// (docs/protocol.md#quirk-last-messages-no-durable); not here.
 		start := int64(lastSeq) - c.LastMessages + 1
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, uint64(max(start, 1))
 	case c.StartSeq > 1:
@@ -283,7 +289,8 @@ func (cp *controlPlane) destroyConsumer(body []byte) []byte {
 	}
 	gone := cp.reg.Consumers[i]
 	cp.reg.Consumers = slices.Delete(cp.reg.Consumers, i, i+1)
-	// The durables go with the group's last connected member (Q30).
+	// The durables go with the group's last connected member; disconnects
+	// alone never delete them (docs/protocol.md#quirk-durables-outlive-connections).
 	if cp.activeMember(stName, gone.Group) == nil {
 		cp.deleteDurables(cp.reg.Stations[stName], gone)
 		cp.forgetGroup(gone.Group)

@@ -36,7 +36,7 @@ type controlPlane struct {
 }
 
 // subjAdvisoryMaxDeliveries is where JetStream reports a message that ran
-// out of deliveries (PROTOCOL §8.1).
+// out of deliveries (docs/protocol.md#dls-poison).
 const subjAdvisoryMaxDeliveries = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>"
 
 func startControlPlane(b *Broker, g *ingest) (*controlPlane, error) {
@@ -110,7 +110,8 @@ func (cp *controlPlane) track(fn func()) {
 		defer cp.wg.Done()
 		defer func() {
 			// A bug in one handler must not take the broker down (the real
-			// one crashes on a bad dead-letter report, Q13; this one won't).
+			// one crashes on a dead-letter report with partition 0,
+			// docs/protocol.md#quirk-nacked-partition-zero-crash; this one won't).
 			if r := recover(); r != nil {
 				cp.b.log.Error("broker: handler panic", "panic", r)
 			}
@@ -168,7 +169,7 @@ func (cp *controlPlane) respond(m *nats.Msg, reply []byte) {
 
 // requestBody is what the real broker's JSON decoder sees: the raw message
 // with any header block in front, unless the only header is the one NATS
-// adds on service imports (PROTOCOL §2, Q18).
+// adds on service imports (docs/protocol.md#quirk-request-headers-break-json).
 func requestBody(m *nats.Msg) []byte {
 	for k := range m.Header {
 		if k != "Nats-Request-Info" {
@@ -233,5 +234,6 @@ func (cp *controlPlane) publishJSON(subject string, v any) {
 
 // isActive reports whether a registration's connection is connected now:
 // the real broker marks registrations inactive on disconnect and active
-// again when the same connection name comes back (PROTOCOL §1.3, §1.5).
+// again when the same connection name comes back
+// (docs/protocol.md#connection-lifecycle).
 func isActive(live map[string]bool, connID string) bool { return live[connID] }

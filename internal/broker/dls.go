@@ -22,7 +22,7 @@ const (
 )
 
 // onMaxDeliveries handles JetStream's advisory for a message that ran out
-// of deliveries: a poison message (PROTOCOL §8.1).
+// of deliveries: a poison message (docs/protocol.md#dls-poison).
 func (cp *controlPlane) onMaxDeliveries(data []byte) {
 	var adv struct {
 		Stream    string `json:"stream"`
@@ -37,15 +37,17 @@ func (cp *controlPlane) onMaxDeliveries(data []byte) {
 	cp.deadLetter(intern, partition, adv.StreamSeq, group, "", dlsPoison)
 }
 
-// onNackedDLS handles a consumer's dead-letter report (PROTOCOL §8.2).
+// onNackedDLS handles a consumer's dead-letter report
+// (docs/protocol.md#dls-nacked).
 func (cp *controlPlane) onNackedDLS(data []byte) {
 	var r wire.NackedDLSMsg
 	if err := json.Unmarshal(data, &r); err != nil {
 		return
 	}
 	if r.Partition < 1 {
-		// Q13: the real broker crashes here; a report without a partition
-		// names no stream, so it is dropped.
+		// The real broker crashes here
+		// (docs/protocol.md#quirk-nacked-partition-zero-crash); a report
+		// without a partition names no stream, so it is dropped.
 		cp.b.log.Warn("broker: dead-letter report without a partition dropped", "station", r.StationName)
 		return
 	}
@@ -78,7 +80,8 @@ func (cp *controlPlane) deadLetter(intern string, partition int, seq uint64, gro
 	if producer == "" {
 		producer = "unknown"
 	}
-	// Q14: a record is kept only for a group some consumer belongs to.
+	// A record is kept only for a group some consumer belongs to
+	// (docs/protocol.md#quirk-dls-group-must-exist).
 	if cp.reg.groupKnown(group) {
 		i := cp.reg.findDeadLetter(intern, partition, seq)
 		if i < 0 {
@@ -101,7 +104,7 @@ func (cp *controlPlane) deadLetter(intern string, partition int, seq uint64, gro
 }
 
 // onSchemaverseDLS handles a producer's report of a message its schema
-// refused (PROTOCOL §8.3).
+// refused (docs/protocol.md#dls-schema-failures).
 func (cp *controlPlane) onSchemaverseDLS(data []byte) {
 	var r wire.SchemaverseDLSMsg
 	if err := json.Unmarshal(data, &r); err != nil {
@@ -153,7 +156,8 @@ func (cp *controlPlane) copyToDLSStation(src *station, data []byte, hdr nats.Hea
 }
 
 // onPMAck handles a consumer's ack of a re-sent dead letter: the group is
-// done with it, and the record goes with its last group (PROTOCOL §8.4).
+// done with it, and the record goes with its last group
+// (docs/protocol.md#dls-resend-acks).
 func (cp *controlPlane) onPMAck(data []byte) {
 	var r wire.PMAck
 	if err := json.Unmarshal(data, &r); err != nil {
@@ -176,7 +180,7 @@ func (cp *controlPlane) onPMAck(data []byte) {
 }
 
 // forgetGroup removes a group from every dead letter it poisoned, when its
-// last member is destroyed (PROTOCOL §7.5); cp.mu is held.
+// last member is destroyed (docs/protocol.md#consumer-destroy); cp.mu is held.
 func (cp *controlPlane) forgetGroup(group string) {
 	for i := range cp.reg.DeadLetters {
 		d := &cp.reg.DeadLetters[i]
@@ -185,7 +189,8 @@ func (cp *controlPlane) forgetGroup(group string) {
 }
 
 // resendDeadLetters re-sends a station's poison messages to each group
-// they poisoned, on the current and the legacy subject (PROTOCOL §8.4).
+// they poisoned, on the current and the legacy subject
+// (docs/protocol.md#dls-resend).
 func (cp *controlPlane) resendDeadLetters(stationName string) (int, error) {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()

@@ -2,7 +2,7 @@ package broker_test
 
 // Protocol-level suite: it speaks to a broker with plain nats.go requests (no
 // SDK) and checks the broker's replies and the JetStream resources it makes,
-// following PROTOCOL.md (Memphis 1.4.4). It runs against the in-process broker
+// following docs/protocol.md (Memphis 1.4.4). It runs against the in-process broker
 // by default and against the broker at MEMPHIS_HOST when it is set (the dev
 // broker, or a real Memphis 1.4.4); where the real broker has a documented
 // bug that this module's broker fixes, one assertion branches on
@@ -143,7 +143,8 @@ func isJSONObject(s string) bool {
 	return json.Unmarshal([]byte(s), &m) == nil
 }
 
-// stationReq is a creation request with the SDK defaults (PROTOCOL §5.1).
+// stationReq is a creation request with the SDK defaults
+// (docs/protocol.md#station-create).
 func (p *pt) stationReq(name string) wire.CreateStationReq {
 	return wire.CreateStationReq{
 		Name: name, RetentionType: "message_age_sec", RetentionValue: 3600,
@@ -256,7 +257,8 @@ func (p *pt) consumerReq(station, name, cg string) wire.CreateConsumerReq {
 }
 
 // createConsumer returns the first reply: the parsed JSON reply, or nil and
-// the plain-text error (PROTOCOL Q5).
+// the plain-text error (a real broker may send a second reply:
+// docs/protocol.md#quirk-consumer-error-two-replies).
 func (p *pt) createConsumer(r any) (*wire.CreateConsumerResp, string) {
 	p.t.Helper()
 	raw := p.request(wire.SubjConsumerCreations, r)
@@ -342,7 +344,7 @@ func expectEq[T comparable](t testing.TB, what string, got, want T) {
 }
 
 // ---------------------------------------------------------------------------
-// §1 auth and connect
+// Auth and connect (docs/protocol.md#auth)
 
 func TestProtocolAuth(t *testing.T) {
 	t.Parallel()
@@ -415,7 +417,7 @@ func TestProtocolAuth(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-// §5 stations
+// Stations (docs/protocol.md#stations)
 
 func TestProtocolStationCreate(t *testing.T) {
 	t.Parallel()
@@ -497,7 +499,8 @@ func TestProtocolStationCreate(t *testing.T) {
 	})
 	t.Run("non-positive values fall back to defaults", func(t *testing.T) {
 		p := p.with(t)
-		// Q20: a retention value <= 0 becomes one hour of age retention;
+		// A retention value <= 0 becomes one hour of age retention
+		// (docs/protocol.md#quirk-retention-nonpositive-default);
 		// idempotency <= 0 becomes 2 minutes; replicas <= 0 becomes 1.
 		name := testenv.Name(t, "pst")
 		p.mustStation(name, func(r *wire.CreateStationReq) {
@@ -553,7 +556,8 @@ func TestProtocolStationCreate(t *testing.T) {
 	})
 	t.Run("already exists changes nothing", func(t *testing.T) {
 		p := p.with(t)
-		// Q1: the second creation is answered with success.
+		// The second creation is answered with success
+		// (docs/protocol.md#quirk-station-exists-is-success).
 		name := testenv.Name(t, "pst")
 		p.mustStation(name, nil)
 		r := p.stationReq(name)
@@ -642,8 +646,9 @@ func TestProtocolStationCreate(t *testing.T) {
 	})
 	t.Run("error request with headers", func(t *testing.T) {
 		p := p.with(t)
-		// Q18: only Nats-Request-Info may ride on a request; other headers
-		// break the broker's JSON decoding.
+		// Only Nats-Request-Info may ride on a request; other headers
+		// break the broker's JSON decoding
+		// (docs/protocol.md#quirk-request-headers-break-json).
 		name := testenv.Name(t, "pst")
 		p.cleanupStation(name)
 		m := nats.NewMsg(wire.SubjStationCreations)
@@ -660,7 +665,8 @@ func TestProtocolStationCreate(t *testing.T) {
 	})
 	t.Run("unknown user creates nothing", func(t *testing.T) {
 		p := p.with(t)
-		// Q2: success reply, nothing created.
+		// Success reply, nothing created
+		// (docs/protocol.md#quirk-station-create-silent-noop).
 		name := testenv.Name(t, "pst")
 		r := p.stationReq(name)
 		r.Username = "ghost-user"
@@ -671,7 +677,7 @@ func TestProtocolStationCreate(t *testing.T) {
 	})
 	t.Run("unknown schema creates nothing", func(t *testing.T) {
 		p := p.with(t)
-		// Q2: success reply, nothing created.
+		// Success reply, nothing created, as for an unknown user.
 		name := testenv.Name(t, "pst")
 		r := p.stationReq(name)
 		r.SchemaName = testenv.Name(t, "noschema")
@@ -711,11 +717,13 @@ func TestProtocolStationDestroy(t *testing.T) {
 				t.Errorf("partition %d stream still exists", part)
 			}
 		}
-		// Q3: the station is gone, so a second destroy reports it missing.
+		// The station is gone, so a second destroy reports it missing, with
+		// two spaces (docs/protocol.md#quirk-missing-station-double-space).
 		expectEq(t, "second destroy", p.destroyStation(name), "Station  does not exist")
 
-		// Q16: the SDK path publishes no remove_station update; only a
-		// removal from the UI does. No broker may send one here: the
+		// The SDK path publishes no remove_station update; only a
+		// removal from the UI does
+		// (docs/protocol.md#quirk-sdk-destroy-no-remove-station). No broker may send one here: the
 		// official Go SDK crashes when it races with its own destroy.
 		select {
 		case m := <-updates:
@@ -738,7 +746,8 @@ func TestProtocolStationDestroy(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-// §6 producers and publishing
+// Producers and publishing (docs/protocol.md#producers,
+// docs/protocol.md#publishing)
 
 func TestProtocolProducer(t *testing.T) {
 	t.Parallel()
@@ -785,7 +794,8 @@ func TestProtocolProducer(t *testing.T) {
 	})
 	t.Run("same producer twice", func(t *testing.T) {
 		p := p.with(t)
-		// Q27: registrations are rows; a repeat is accepted.
+		// Registrations are rows; a repeat is accepted
+		// (docs/protocol.md#quirk-registrations-are-rows).
 		for i := 0; i < 2; i++ {
 			resp, raw := p.createProducer(p.producerReq(station, "twice"))
 			if resp.Err != "" {
@@ -896,7 +906,8 @@ func TestProtocolProducer(t *testing.T) {
 		d := wire.DestroyProducerReq{Name: "to-destroy", StationName: station, Username: p.b.Username,
 			ConnectionID: p.connID, ReqVersion: wire.DestroyReqVersion}
 		expectEq(t, "destroy", p.request(wire.SubjProducerDestructions, d), "")
-		// Q4: unknown producers and stations are not errors.
+		// Unknown producers and stations are not errors
+		// (docs/protocol.md#quirk-producer-destroy-always-succeeds).
 		d.Name = "never-created"
 		expectEq(t, "destroy unknown producer", p.request(wire.SubjProducerDestructions, d), "")
 		d.StationName = testenv.Name(t, "ppr-missing")
@@ -982,7 +993,8 @@ func TestProtocolPublish(t *testing.T) {
 			// Without dedup, b is simply the next sequence.
 			return b.Duplicate || b.Sequence == a.Sequence+1
 		})
-		// Q9: the real broker de-duplicates on msg-id; the in-process one
+		// The real broker de-duplicates on msg-id
+		// (docs/protocol.md#quirk-dedup-header-msg-id); the in-process one
 		// does too, through its ingest (what the Node.js and Python SDKs need).
 		if !b.Duplicate || b.Sequence != a.Sequence {
 			t.Errorf("msg-id not de-duplicated: %+v %+v", a, b)
@@ -1006,7 +1018,8 @@ func TestProtocolPublish(t *testing.T) {
 		only := func(id string) nats.Header { return nats.Header{wire.HdrNatsMsgID: {id}} }
 		a, b := dedup(t, s2, only)
 		if p.b.IsMemphis() {
-			// Q9: the real broker ignores Nats-Msg-Id.
+			// The real broker ignores Nats-Msg-Id
+			// (docs/protocol.md#quirk-dedup-header-msg-id).
 			if b.Duplicate || b.Sequence == a.Sequence {
 				t.Errorf("Nats-Msg-Id de-duplicated on the real broker: %+v %+v", a, b)
 			}
@@ -1019,7 +1032,7 @@ func TestProtocolPublish(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-// §7 consumers
+// Consumers (docs/protocol.md#consumers)
 
 func TestProtocolConsumer(t *testing.T) {
 	t.Parallel()
@@ -1076,7 +1089,8 @@ func TestProtocolConsumer(t *testing.T) {
 	})
 	t.Run("defaults and clamps", func(t *testing.T) {
 		p := p.with(t)
-		// Q8: deliveries <= 0 or > 10 become 10; ack time <= 0 becomes 30 s.
+		// Deliveries <= 0 or > 10 become 10; ack time <= 0 becomes 30 s
+		// (docs/protocol.md#quirk-consumer-limits-clamped).
 		for _, c := range []struct {
 			ack, deliveries int
 			wantAck         time.Duration
@@ -1121,7 +1135,8 @@ func TestProtocolConsumer(t *testing.T) {
 	})
 	t.Run("last messages per partition", func(t *testing.T) {
 		p := p.with(t)
-		// Q7: last N is applied per partition; an empty partition starts at 1.
+		// Last N is applied per partition; an empty partition starts at 1
+		// (docs/protocol.md#quirk-last-messages-per-partition).
 		st := testenv.Name(t, "pco-lm")
 		p.mustStation(st, func(r *wire.CreateStationReq) { r.PartitionsNumber = 2 })
 		for i := 0; i < 5; i++ {
@@ -1151,10 +1166,11 @@ func TestProtocolConsumer(t *testing.T) {
 			t.Errorf("partitions_list = %v", resp.PartitionsUpdate.PartitionsList)
 		}
 		if p.b.IsMemphis() {
-			// Q6: the real broker creates no durable on a one-partition
-			// station; the in-process broker fixes this.
+			// The real broker creates no durable on a one-partition
+			// station (docs/protocol.md#quirk-last-messages-no-durable); the
+			// in-process broker fixes this.
 			if p.consumerExists(wire.StreamName(st, 1), "lm") {
-				t.Error("Q6 seems fixed in the real broker: the durable exists")
+				t.Error("the real broker now creates the durable for LastMessages on one partition (docs/protocol.md#quirk-last-messages-no-durable seems fixed)")
 			}
 			return
 		}
@@ -1274,7 +1290,8 @@ func TestProtocolConsumer(t *testing.T) {
 			p := p.with(t)
 			r := p.consumerReq(station, "e1", "")
 			c.mod(&r)
-			// Q5: the first reply is plain text.
+			// The first reply is plain text
+			// (docs/protocol.md#quirk-consumer-error-two-replies).
 			resp, raw := p.createConsumer(r)
 			if resp != nil {
 				t.Fatalf("error reply is JSON, want plain text %q: %s", c.want, raw)
@@ -1291,7 +1308,7 @@ func TestProtocolConsumer(t *testing.T) {
 			t.Errorf("second reply is not JSON: %q", got[1])
 		}
 		if p.b.IsMemphis() && len(got) < 2 {
-			// Q5: the real broker sends a second, JSON reply.
+			// The real broker sends a second, JSON reply.
 			t.Error("real broker sent no second reply")
 		}
 	})
@@ -1306,7 +1323,7 @@ func TestProtocolConsumer(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-// §9 schemaverse
+// Schemaverse (docs/protocol.md#schemaverse)
 
 const (
 	jsonSchemaV1 = `{"type":"object","properties":{"id":{"type":"integer"}},"required":["id"]}`
@@ -1483,7 +1500,8 @@ func TestProtocolSchemaAttach(t *testing.T) {
 		expectEq(t, "type", su.SchemaType, "protobuf")
 		expectEq(t, "version", su.ActiveVersion.VersionNumber, 1)
 		expectEq(t, "content", su.ActiveVersion.SchemaContent, protoSchema)
-		// Q11: the first message declared wins over the requested name.
+		// The first message declared wins over the requested name
+		// (docs/protocol.md#quirk-protobuf-first-message).
 		expectEq(t, "message_struct_name", su.ActiveVersion.MessageStructName, "Outer")
 		desc, err := base64.StdEncoding.DecodeString(su.ActiveVersion.Descriptor)
 		if err != nil {
@@ -1517,7 +1535,8 @@ func TestProtocolSchemaAttach(t *testing.T) {
 		expectEq(t, "detach missing station", detach(p, missing), "station "+missing+" does not exist")
 		expectEq(t, "detach bad station name", detach(p, "Bad Name!"),
 			"Only alphanumeric and the '_', '-', '.' characters are allowed in Station")
-		// Q12: schema names are stored as sent, but attach lower-cases.
+		// Schema names are stored as sent, but attach lower-cases
+		// (docs/protocol.md#quirk-schema-name-case).
 		upper := strings.ToUpper(testenv.Name(t, "sa-up"))
 		expectEq(t, "create upper-case schema", p.createSchema(upper, "json", jsonSchemaV1), "")
 		expectEq(t, "attach upper-case schema", attach(p, upper, station), "Schema "+strings.ToLower(upper)+" does not exist")
@@ -1525,7 +1544,7 @@ func TestProtocolSchemaAttach(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-// §8 dead letters
+// Dead letters (docs/protocol.md#dead-letters)
 
 // awaitDLSCopy polls the one-partition DLS station for a message with the
 // given payload and returns it.
@@ -1583,7 +1602,8 @@ func TestProtocolDLS(t *testing.T) {
 		durable := "poison#grp"
 
 		// The real broker re-sends dead letters to consumers only when asked
-		// from its UI (§8.4); watch the re-send subject anyway.
+		// from its UI (docs/protocol.md#dls-resend); watch the re-send subject
+		// anyway.
 		resent := make(chan *nats.Msg, 4)
 		rsub, err := p.nc.ChanSubscribe(wire.DLSResendSubject(src, durable), resent)
 		if err != nil {
@@ -1698,7 +1718,8 @@ func TestProtocolDLS(t *testing.T) {
 		}
 		m := p.awaitDLSCopy(t, dls, "deadletter-me")
 		expectEq(t, "station header", m.Header.Get(wire.HdrDLSStation), src)
-		// Q15: client dead letters are typed "unacked" too.
+		// Client dead letters are typed "unacked" too
+		// (docs/protocol.md#quirk-dls-copy-type-unacked).
 		expectEq(t, "type header", m.Header.Get(wire.HdrDLSType), "unacked")
 		expectEq(t, "user header", m.Header.Get("userh"), "w")
 	})
@@ -1724,9 +1745,9 @@ func TestProtocolDLS(t *testing.T) {
 	t.Run("partition zero report", func(t *testing.T) {
 		p := p.with(t)
 		if p.b.IsMemphis() {
-			// Q13: the real broker crashes on a nacked-DLS report with
+			// The real broker crashes on a nacked-DLS report with
 			// partition 0; only the in-process broker is tried.
-			t.Skip("Q13: would crash the real broker")
+			t.Skip("a nacked-DLS report with partition 0 would crash the real broker (docs/protocol.md#quirk-nacked-partition-zero-crash)")
 		}
 		t.Parallel()
 		src, _ := dlsPair(t)
@@ -1773,7 +1794,9 @@ func TestProtocolBadRequests(t *testing.T) {
 	t.Run("fire and forget subjects", func(t *testing.T) {
 		p := p.with(t)
 		// Garbage on the no-reply subjects must not take the broker down.
-		// JSON objects are not sent: an empty nacked-DLS report is Q13.
+		// JSON objects are not sent: an empty nacked-DLS report has partition 0,
+		// which crashes the real broker
+		// (docs/protocol.md#quirk-nacked-partition-zero-crash).
 		for _, subj := range []string{wire.SubjNackedDLS, wire.SubjSchemaverseDLS, wire.SubjPMAcks, wire.SubjNotifications} {
 			for _, body := range []string{"", "garbage", "[]", "{"} {
 				if err := p.nc.Publish(subj, []byte(body)); err != nil {

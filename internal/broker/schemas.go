@@ -39,8 +39,9 @@ func (cp *controlPlane) createSchema(body []byte) []byte {
 	}
 	v := schemaVersion{Content: r.SchemaContent, StructName: r.MessageStructName}
 	if r.Type == schema.Protobuf {
-		// Q11: the first message declared is the one validated against,
-		// and the descriptor's file is always <name>_1.proto.
+		// The first message declared is the one validated against, and the
+		// descriptor's file is always <name>_1.proto, as on the real broker
+		// (docs/protocol.md#quirk-protobuf-first-message).
 		desc, first, err := schema.CompileProto(r.Name, r.SchemaContent)
 		if err != nil {
 			return schemaError("your Proto file is invalid: " + err.Error())
@@ -49,7 +50,8 @@ func (cp *controlPlane) createSchema(body []byte) []byte {
 	}
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	// Q12: the name is kept exactly as sent, neither checked nor lower-cased.
+	// The name is kept exactly as sent, neither checked nor lower-cased
+	// (docs/protocol.md#quirk-schema-name-case).
 	sc := cp.reg.Schemas[r.Name]
 	switch {
 	case sc != nil && sc.Type != r.Type:
@@ -58,7 +60,7 @@ func (cp *controlPlane) createSchema(body []byte) []byte {
 		return schemaError(r.Name + " already exists in the db with the same schema content")
 	case sc != nil:
 		// A new version starts inactive; only the real broker's UI
-		// activates it (Q25).
+		// activates it (docs/protocol.md#quirk-schema-activation-silent).
 		v.Number = len(sc.Versions) + 1
 		sc.Versions = append(sc.Versions, v)
 	case !known:
@@ -72,7 +74,8 @@ func (cp *controlPlane) createSchema(body []byte) []byte {
 }
 
 // schemaInit describes the schema a station enforces: its schema's active
-// version, or the empty value (PROTOCOL §9.4); cp.mu is held.
+// version, or the empty value (docs/protocol.md#schema-in-replies); cp.mu is
+// held.
 func (cp *controlPlane) schemaInit(st *station) wire.SchemaUpdateInit {
 	if st.Schema == "" {
 		return wire.SchemaUpdateInit{}
@@ -107,7 +110,7 @@ func (cp *controlPlane) attachSchema(body []byte) []byte {
 	if st == nil {
 		return text("memphis: Station " + stName + " does not exist")
 	}
-	name := strings.ToLower(r.Name) // Q12
+	name := strings.ToLower(r.Name) // as the real broker looks it up, whatever creation stored
 	sc := cp.reg.Schemas[name]
 	if sc == nil || sc.active() == nil {
 		return text("Schema " + name + " does not exist")
@@ -133,7 +136,9 @@ func (cp *controlPlane) detachSchema(body []byte) []byte {
 	defer cp.mu.Unlock()
 	st := cp.reg.Stations[stName]
 	if st == nil {
-		return text("station " + stName + " does not exist") // Q22: lower-case s here
+		// Lower-case s here, unlike attach's text
+		// (docs/protocol.md#quirk-error-text-case).
+		return text("station " + stName + " does not exist")
 	}
 	st.Schema, st.SchemaVersion = "", 0
 	cp.save()

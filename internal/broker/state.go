@@ -164,7 +164,8 @@ func (r *registry) stationByIntern(intern string) *station {
 }
 
 // groupKnown reports whether any consumer of any station has that group
-// (the real broker's check before it stores a dead letter, §8.1 step 4).
+// (the real broker's check before it stores a dead letter,
+// docs/protocol.md#quirk-dls-group-must-exist).
 func (r *registry) groupKnown(group string) bool {
 	for _, c := range r.Consumers {
 		if c.Group == group {

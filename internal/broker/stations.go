@@ -13,7 +13,8 @@ import (
 	"github.com/memphisdev/memphis.go/internal/wire"
 )
 
-// Station settings and their defaults (PROTOCOL §5.2, §5.6).
+// Station settings and their defaults (docs/protocol.md#station-create,
+// docs/protocol.md#station-default).
 const (
 	retentionAge      = "message_age_sec"
 	retentionMessages = "messages"
@@ -63,10 +64,14 @@ func (cp *controlPlane) createStation(body []byte) []byte {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	if _, exists := cp.reg.Stations[name]; exists {
-		return nil // Q1: nothing changes, and that is success
+		// Nothing changes, and that is success
+		// (docs/protocol.md#quirk-station-exists-is-success).
+		return nil
 	}
 	if !cp.b.userExists(user) {
-		return nil // Q2: success, nothing created
+		// Success, nothing created
+		// (docs/protocol.md#quirk-station-create-silent-noop).
+		return nil
 	}
 	switch {
 	case r.PartitionsNumber == 0:
@@ -79,7 +84,7 @@ func (cp *controlPlane) createStation(body []byte) []byte {
 	if r.SchemaName != "" {
 		sc := cp.reg.Schemas[strings.ToLower(r.SchemaName)]
 		if sc == nil || sc.active() == nil {
-			return nil // Q2: success, nothing created
+			return nil // success, nothing created, as for an unknown user
 		}
 		st.Schema, st.SchemaVersion = sc.Name, sc.active().Number
 	}
@@ -89,7 +94,9 @@ func (cp *controlPlane) createStation(body []byte) []byte {
 		st.RetentionType, st.RetentionValue = retentionAge, defaultRetentionValue
 	case retentionAge, retentionMessages, retentionBytes, retentionAckBased:
 		if st.RetentionValue <= 0 && st.RetentionType != retentionAckBased {
-			st.RetentionType, st.RetentionValue = retentionAge, defaultRetentionValue // Q20
+			// Silently, as the real broker does
+			// (docs/protocol.md#quirk-retention-nonpositive-default).
+			st.RetentionType, st.RetentionValue = retentionAge, defaultRetentionValue
 		}
 	default:
 		return text("retention type can be one of the following message_age_sec/messages/bytes/ack_based")
@@ -114,7 +121,8 @@ func (cp *controlPlane) createStation(body []byte) []byte {
 		return text("idempotency window can not exceed 24 hours")
 	}
 	if st.RetentionType == retentionAge && int64(st.RetentionValue)*1000 < st.IdempotencyMs {
-		return text("idempotency window cannot be greater than the station retention") // Q19
+		// docs/protocol.md#quirk-idempotency-within-retention
+		return text("idempotency window cannot be greater than the station retention")
 	}
 	if r.DLSStation != "" {
 		dls := strings.ToLower(r.DLSStation)
@@ -140,7 +148,7 @@ func (cp *controlPlane) createStation(body []byte) []byte {
 }
 
 // normalizeReplicas maps a requested replica count to what the real broker
-// uses: an odd raft group of 1, 3 or 5 (Q21).
+// uses: an odd raft group of 1, 3 or 5 (docs/protocol.md#quirk-replicas-rounded).
 func normalizeReplicas(n int) int {
 	switch {
 	case n <= 0:
@@ -154,7 +162,7 @@ func normalizeReplicas(n int) int {
 }
 
 // createDefaultStation creates the station a producer or consumer names
-// when it does not exist (PROTOCOL §5.6); cp.mu is held.
+// when it does not exist (docs/protocol.md#station-default); cp.mu is held.
 func (cp *controlPlane) createDefaultStation(name string) (*station, error) {
 	st := &station{
 		Name: name, Intern: wire.InternalName(name), Partitions: []int{1},
@@ -169,7 +177,8 @@ func (cp *controlPlane) createDefaultStation(name string) (*station, error) {
 	return st, nil
 }
 
-// streamConfig is the JetStream stream of one partition (PROTOCOL §5.3).
+// streamConfig is the JetStream stream of one partition
+// (docs/protocol.md#station-stream-config).
 func streamConfig(st *station, partition int) jetstream.StreamConfig {
 	name := wire.StreamName(st.Intern, partition)
 	cfg := jetstream.StreamConfig{
@@ -352,7 +361,9 @@ func (cp *controlPlane) destroyStation(body []byte) []byte {
 	defer cp.mu.Unlock()
 	st := cp.reg.Stations[name]
 	if st == nil {
-		return text("Station  does not exist") // Q3: the name comes from an empty record
+		// Two spaces: the real broker takes the name from an empty record
+		// (docs/protocol.md#quirk-missing-station-double-space).
+		return text("Station  does not exist")
 	}
 	// Memphis 1.4.4 tells no client when an SDK destroys a station: only a
 	// removal from its UI does. Clients are written for that; the official

@@ -26,7 +26,8 @@ import (
 const protoAccepted = "a proto.Message, wire-format []byte or a map[string]any"
 
 // CompileProto compiles .proto content in process, as the broker does with
-// protoc when a schema is created (PROTOCOL §9.1 step 7, Q11). It returns
+// protoc when a schema is created
+// (docs/protocol.md#quirk-protobuf-first-message). It returns
 // the standard, padded base64 of a serialized FileDescriptorSet holding the
 // one file "<name>_1.proto" (imports, including the well-known ones, are
 // resolved but left out of the set, as protoc does without
@@ -199,7 +200,8 @@ func loadDescriptorSet(b64 string) (*protoregistry.Files, []*descriptorpb.FileDe
 
 // findMessage finds the schema's message type. The broker names it without
 // its package, and its file is not always "<schema>_<version>.proto"
-// (PROTOCOL §9.6), so every file's package is tried, then the name as given.
+// (docs/protocol.md#schema-validation), so every file's package is tried,
+// then the name as given.
 // An empty name means the first message of the first file, the one the
 // broker would have chosen.
 func findMessage(files *protoregistry.Files, set []*descriptorpb.FileDescriptorProto, name string) (protoreflect.MessageDescriptor, error) {

@@ -56,8 +56,8 @@ func TestCompileProto(t *testing.T) {
 		t.Error("source info kept; protoc leaves it out")
 	}
 
-	// The broker names every SDK-created version's file "_1" (PROTOCOL
-	// §9.1.7), so a version 3 must still find its message.
+	// The broker names every SDK-created version's file "_1", whatever the
+	// version, so a version 3 must still find its message.
 	for _, name := range []string{"Outer", "Inner"} {
 		v, err := New(wire.SchemaUpdateInit{SchemaName: "pfx-pb", SchemaType: Protobuf, ActiveVersion: wire.SchemaVersion{
 			VersionNumber: 3, Descriptor: desc, SchemaContent: protoContent, MessageStructName: name,

@@ -2,7 +2,7 @@
 // validates and encodes produced messages and decodes consumed ones with a
 // Validator built by New, and the in-process broker checks schema content
 // (CheckContent) and compiles protobuf descriptors (CompileProto) the way
-// the real broker does (PROTOCOL §9).
+// the real broker does (docs/protocol.md#schemaverse).
 //
 // A Validator is compiled once per schema version and is then used by many
 // goroutines, so validators hold only immutable state.
@@ -79,10 +79,10 @@ func (e *contentError) Error() string { return e.msg }
 func (e *contentError) Unwrap() error { return e.err }
 
 // CheckContent validates schema content of a type the way the real broker
-// does when a schema is created (PROTOCOL §9.1 step 2), and returns an error
-// whose text is the broker's reply text. Empty content is refused before
-// the type is looked at, as the broker does; an unknown type then returns
-// an error wrapping ErrUnknownType.
+// does when a schema is created (docs/protocol.md#schema-create), and
+// returns an error whose text is the broker's reply text. Empty content is
+// refused before the type is looked at, as the broker does; an unknown type
+// then returns an error wrapping ErrUnknownType.
 func CheckContent(typ, content string) error {
 	if content == "" {
 		return &contentError{msg: "your schema content is invalid"}

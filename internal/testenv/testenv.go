@@ -169,7 +169,8 @@ func (b *Broker) NATS(t testing.TB, opts ...nats.Option) *nats.Conn {
 	t.Helper()
 	base := []nats.Option{nats.Name(strconv.FormatInt(time.Now().UnixNano(), 36) + "::" + b.Username)}
 	if b.Token != "" {
-		// A client whose name carries "::" sends the bare token (PROTOCOL §1.2).
+		// A client whose name carries "::" sends the bare token
+		// (docs/protocol.md#auth-token-mode).
 		base = append(base, nats.Token(b.Token))
 	} else {
 		base = append(base, nats.UserInfo(fmt.Sprintf("%s$%d", b.Username, b.AccountID), b.Password))

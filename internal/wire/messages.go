@@ -57,7 +57,8 @@ type SchemaUpdateInit struct {
 }
 
 // SchemaUpdate is published on SchemaUpdatesSubject. UpdateType has no JSON
-// tag on the broker, so its key is the Go field name (PROTOCOL Q10).
+// tag on the broker, so its key is the Go field name
+// (docs/protocol.md#quirk-schema-update-key).
 type SchemaUpdate struct {
 	UpdateType int              `json:"UpdateType"`
 	Init       SchemaUpdateInit `json:"init"`
@@ -106,7 +107,8 @@ type CreateConsumerReq struct {
 }
 
 // CreateConsumerResp is the JSON reply to SubjConsumerCreations. Errors may
-// instead come as plain text (PROTOCOL Q5).
+// instead come as plain text, and only the first reply counts
+// (docs/protocol.md#quirk-consumer-error-two-replies).
 type CreateConsumerResp struct {
 	SchemaUpdate     SchemaUpdateInit `json:"schema_update"`
 	PartitionsUpdate PartitionsUpdate `json:"partitions_update"`

@@ -3,8 +3,8 @@
 // the in-process broker both use it, so the two cannot drift apart.
 //
 // Field names and strings here are part of the protocol of Memphis broker
-// 1.4.4 (see PROTOCOL.md in the project's shared notes); change none of them
-// without checking the real broker.
+// 1.4.4 (docs/protocol.md describes them); change none of them without
+// checking the real broker.
 package wire
 
 import (
@@ -49,7 +49,8 @@ const (
 	UpdateRemoveStation    = "remove_station"
 )
 
-// Schema update kinds (the untagged UpdateType field, PROTOCOL Q10).
+// Schema update kinds (the untagged UpdateType field,
+// docs/protocol.md#quirk-schema-update-key).
 const (
 	SchemaUpdateKindInit = 1
 	SchemaUpdateKindDrop = 2
