@@ -20,8 +20,8 @@ type callbacks struct {
 	exited   bool
 	wake     chan struct{} // one token per idle period
 	done     chan struct{} // closed when the goroutine ends
-	backlog  atomic.Int64 // items queued or running
-	user     inUser       // the goroutine's calls of user code
+	backlog  atomic.Int64  // items queued or running
+	user     inUser        // the goroutine's calls of user code
 }
 
 type cbItem struct {
