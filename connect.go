@@ -61,7 +61,7 @@ type Conn struct {
 	closedOnce sync.Once
 	handlers   inUser
 	// sendNotification: the broker wants schema failures reported as
-	// notifications too (PROTOCOL §10).
+	// notifications too (docs/protocol.md#notifications).
 	sendNotification atomic.Bool
 }
 

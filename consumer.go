@@ -205,7 +205,7 @@ func (c *Conn) createConsumer(ctx context.Context, o ConsumerOpts) (*Consumer, e
 	if err != nil {
 		return nil, opErr(op, station, err)
 	}
-	// Errors come as plain text, success as JSON (PROTOCOL §7.4).
+	// Errors come as plain text, success as JSON (docs/protocol.md#consumer-create-reply).
 	var resp wire.CreateConsumerResp
 	if err := json.Unmarshal(reply, &resp); err != nil {
 		return nil, opErr(op, station, newBrokerError(string(reply)))
@@ -258,7 +258,7 @@ func (c *Conn) createConsumer(ctx context.Context, o ConsumerOpts) (*Consumer, e
 
 // ensureDurables makes sure every partition has the group's durable. The
 // Memphis 1.4.4 broker creates none for LastMessages on a one-partition
-// station (PROTOCOL Q6); the SDK then creates it as the broker means to.
+// station (docs/protocol.md#quirk-last-messages-no-durable); the SDK then creates it as the broker means to.
 func (c *Consumer) ensureDurables(ctx context.Context) error {
 	for _, p := range c.streamPartitions() {
 		stream := wire.StreamName(c.st.intern, p)
@@ -280,7 +280,7 @@ func (c *Consumer) ensureDurables(ctx context.Context) error {
 		if err := c.conn.createDurable(ctx, stream, c.durable, c.opts, start); err != nil {
 			return err
 		}
-		c.conn.log.Info("memphis: created the durable the broker left out (Q6)", "station", c.station, "consumer", c.name, "partition", p)
+		c.conn.log.Info("memphis: created the durable the broker left out (LastMessages on a one-partition station)", "station", c.station, "consumer", c.name, "partition", p)
 	}
 	return nil
 }
@@ -323,7 +323,7 @@ func (c *Consumer) reportErr(err error) {
 }
 
 // onResent receives a message the broker re-sent from the dead-letter
-// station (PROTOCOL §8.4).
+// station (docs/protocol.md#dls-resend).
 func (c *Consumer) onResent(m *nats.Msg) {
 	id, _ := strconv.Atoi(m.Header.Get(wire.HdrPMID))
 	msg := &Msg{raw: m, cons: c, resentID: id, resentCG: m.Header.Get(wire.HdrPMCGName), resent: true}

@@ -118,7 +118,7 @@ func (e *BrokerError) Error() string { return "memphis: broker: " + e.Text }
 func (e *BrokerError) Is(target error) bool { return e.kind != nil && e.kind == target }
 
 // newBrokerError classifies a broker error text. The broker's texts differ in
-// case between handlers (PROTOCOL Q22), so matching is case-insensitive.
+// case between handlers (docs/protocol.md#quirk-error-text-case), so matching is case-insensitive.
 func newBrokerError(text string) *BrokerError {
 	t := strings.ToLower(text)
 	var kind error

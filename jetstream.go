@@ -87,7 +87,7 @@ func (c *Conn) streamLastSeq(ctx context.Context, stream string) (uint64, error)
 }
 
 // createDurable creates a consumer group's durable on one partition stream
-// with the configuration the broker gives its durables (PROTOCOL §7.2).
+// with the configuration the broker gives its durables (docs/protocol.md#consumer-durables).
 func (c *Conn) createDurable(ctx context.Context, stream, durable string, o ConsumerOpts, startSeq uint64) error {
 	maxDeliver := o.MaxMsgDeliveries
 	if maxDeliver > MaxMsgDeliveriesLimit {

@@ -227,7 +227,8 @@ func (m *Msg) DeadLetter(reason string) error {
 		return err
 	}
 	// The broker needs a partition of at least 1: 0 would crash its handler
-	// (PROTOCOL Q13), so a legacy station's message is only terminated.
+	// (docs/protocol.md#quirk-nacked-partition-zero-crash), so a legacy
+	// station's message is only terminated.
 	if m.partition < 1 {
 		return nil
 	}
@@ -235,8 +236,11 @@ func (m *Msg) DeadLetter(reason string) error {
 		StationName: m.cons.st.intern,
 		Error:       reason,
 		Partition:   m.partition,
-		CGName:      m.cons.group, // lower-cased, as the broker stores it (Q14)
-		Seq:         seq,
+		// Lower-cased, as the broker stores groups: it copies the message to
+		// the dead-letter station whatever the name, but keeps the record
+		// only for a group it knows (docs/protocol.md#quirk-dls-group-must-exist).
+		CGName: m.cons.group,
+		Seq:    seq,
 	}
 	data, _ := json.Marshal(report)
 	return opErr("dead letter", m.station(), mapNATSErr(m.cons.conn.out.publish(&nats.Msg{Subject: wire.SubjNackedDLS, Data: data}, 0)))

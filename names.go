@@ -12,7 +12,7 @@ import (
 // names fail before anything is sent.
 func checkName(obj, name string) (string, error) {
 	// Schema names too: the broker lower-cases them wherever it looks one
-	// up (attach, station creation; PROTOCOL §4.3, §9.2, Q12). Creating a
+	// up (attach, station creation; docs/protocol.md#quirk-schema-name-case). Creating a
 	// schema is stricter, see checkSchemaCreateName.
 	lower := strings.ToLower(name)
 	if err := wire.ValidateName(obj, lower); err != nil {

@@ -56,7 +56,7 @@ func (c *Conn) setSchema(st *stationState, su wire.SchemaUpdateInit) error {
 	return nil
 }
 
-// onSchemaUpdate follows a station's schema live (PROTOCOL §9.3).
+// onSchemaUpdate follows a station's schema live (docs/protocol.md#schema-updates).
 func (c *Conn) onSchemaUpdate(st *stationState, m *nats.Msg) {
 	var u wire.SchemaUpdate
 	if err := json.Unmarshal(m.Data, &u); err != nil {
@@ -133,7 +133,7 @@ func (st *stationState) decode(data []byte) (any, error) {
 }
 
 // reportSchemaFailure tells the broker about a message that failed its
-// schema, when the station keeps such failures (PROTOCOL §8.3, §10).
+// schema, when the station keeps such failures (docs/protocol.md#dls-schema-failures, docs/protocol.md#notifications).
 func (c *Conn) reportSchemaFailure(st *stationState, producer string, partition int, message any, hdrs map[string][]string, se *SchemaError) {
 	if !st.schemaverseToDLS.Load() {
 		return
@@ -240,7 +240,7 @@ func (c *Conn) CreateSchemaContext(ctx context.Context, name, schemaType, path s
 // checkSchemaCreateName applies the broker's naming rules to the name of a
 // schema to create, and refuses upper-case letters: the broker stores the
 // name exactly as sent, but attach and station creation lower-case the name
-// before the lookup (PROTOCOL §4.3, §9.2, Q12), so such a schema could be
+// before the lookup (docs/protocol.md#quirk-schema-name-case), so such a schema could be
 // created and never enforced.
 func checkSchemaCreateName(name string) error {
 	lower, err := checkName(wire.ObjSchema, name)
@@ -271,7 +271,7 @@ func (c *Conn) EnforceSchema(name, stationName string, options ...RequestOpt) er
 // enforces the schema created as "sensorlogs".
 func (c *Conn) EnforceSchemaContext(ctx context.Context, name, stationName string) error {
 	op := "enforce schema"
-	// The broker looks the schema up lower-cased (PROTOCOL §9.2, Q12).
+	// The broker looks the schema up lower-cased (docs/protocol.md#quirk-schema-name-case).
 	lname, err := checkName(wire.ObjSchema, name)
 	if err != nil {
 		return opErr(op, stationName, err)

@@ -153,14 +153,14 @@ func (c *Conn) CreateStationContext(ctx context.Context, name string, opts ...St
 		DLSStation:           strings.ToLower(o.DlsStation),
 	}
 	ctx = withTimeoutRetries(ctx, o.TimeoutRetry)
-	// A station that already exists is success (PROTOCOL Q1, §5.2.17).
+	// A station that already exists is success (docs/protocol.md#quirk-station-exists-is-success).
 	if err := c.requestText(ctx, wire.SubjStationCreations, req, "already exist"); err != nil {
 		return nil, opErr("create station", lower, err)
 	}
 	intern := wire.InternalName(lower)
 	if req.SchemaName != "" {
 		// The broker answers success but creates nothing when the schema
-		// does not exist (PROTOCOL Q2); the station's first stream tells.
+		// does not exist (docs/protocol.md#quirk-station-create-silent-noop); the station's first stream tells.
 		if _, err := c.streamLastSeq(ctx, wire.StreamName(intern, 1)); errors.Is(err, ErrStationNotFound) {
 			return nil, opErr("create station", lower, fmt.Errorf("%w: %s (the broker created no station)", ErrSchemaNotFound, req.SchemaName))
 		} else if err != nil {
@@ -191,7 +191,7 @@ func (o *StationOpts) validate() error {
 	case o.RetentionType < MaxMessageAgeSeconds || o.RetentionType > AckBased:
 		return invalid("unknown retention type %v", o.RetentionType)
 	case o.RetentionType != AckBased && o.RetentionVal <= 0:
-		// The broker would silently turn it into one hour of age retention (PROTOCOL Q20).
+		// The broker would silently turn it into one hour of age retention (docs/protocol.md#quirk-retention-nonpositive-default).
 		return invalid("retention value %d must be positive", o.RetentionVal)
 	case o.StorageType != Disk && o.StorageType != Memory:
 		return invalid("unknown storage type %v", o.StorageType)
@@ -212,7 +212,7 @@ func (o *StationOpts) validate() error {
 	}
 	if o.SchemaName != "" {
 		// The broker lower-cases the name before looking the schema up
-		// (PROTOCOL §5.2 step 10, Q12), so "SensorLogs" names sensorlogs.
+		// (docs/protocol.md#quirk-schema-name-case), so "SensorLogs" names sensorlogs.
 		if _, err := checkName(wire.ObjSchema, o.SchemaName); err != nil {
 			return err
 		}
@@ -335,7 +335,7 @@ func (st *stationState) subject(partition int) string {
 	return wire.ProduceSubject(wire.StreamName(st.intern, partition))
 }
 
-// onClientUpdate applies the broker's client updates (PROTOCOL §11).
+// onClientUpdate applies the broker's client updates (docs/protocol.md#client-updates).
 func (c *Conn) onClientUpdate(m *nats.Msg) {
 	var u wire.ClientUpdate
 	if err := json.Unmarshal(m.Data, &u); err != nil {
