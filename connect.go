@@ -43,9 +43,9 @@ type Conn struct {
 	// Consumer's own mutex; no user callback runs while it is held.
 	mu        sync.Mutex
 	closed    bool
-	producers map[clientKey]*Producer // cache of Conn.Produce
-	consumers map[clientKey]*Consumer // cache of FetchMessages
-	live      map[*Consumer]struct{}  // every consumer not yet destroyed, for Close
+	producers clientCache[*Producer] // the cache of Conn.Produce
+	consumers clientCache[*Consumer] // the cache of FetchMessages
+	live      map[*Consumer]struct{} // every consumer not yet destroyed, for Close
 	stations  map[string]*stationState
 	// reconnected is closed and replaced on every reconnect, to wake pull loops.
 	reconnected chan struct{}
@@ -93,8 +93,6 @@ func ConnectContext(ctx context.Context, host, username string, options ...Optio
 		opts:        opts,
 		username:    username,
 		log:         opts.Logger,
-		producers:   make(map[clientKey]*Producer),
-		consumers:   make(map[clientKey]*Consumer),
 		live:        make(map[*Consumer]struct{}),
 		stations:    make(map[string]*stationState),
 		reconnected: make(chan struct{}),
@@ -510,8 +508,3 @@ func (c *Conn) reconnectSignal() <-chan struct{} {
 	defer c.mu.Unlock()
 	return c.reconnected
 }
-
-// clientKey names a cached producer or consumer: its station's internal
-// name and its own name, lower-cased. (Joined into one string they could
-// collide: station "a" with "b_c" and station "a_b" with "c".)
-type clientKey struct{ station, name string }

@@ -251,7 +251,6 @@ func (c *Conn) createConsumer(ctx context.Context, o ConsumerOpts) (*Consumer, e
 		return nil, opErr(op, station, ErrConnClosed)
 	}
 	c.live[cons] = struct{}{}
-	c.consumers[clientKey{st.intern, name}] = cons
 	c.mu.Unlock()
 	return cons, nil
 }
@@ -390,13 +389,11 @@ func (c *Consumer) release() {
 	c.conn.releaseStation(c.st)
 	c.conn.mu.Lock()
 	delete(c.conn.live, c)
-	for k, cached := range c.conn.consumers {
-		if cached == c {
-			delete(c.conn.consumers, k)
-		}
-	}
 	c.conn.mu.Unlock()
+	c.conn.consumers.remove(c)
 }
+
+func (c *Consumer) usable() bool { return c.checkUsable() == nil }
 
 func (c *Consumer) checkUsable() error {
 	c.mu.Lock()

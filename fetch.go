@@ -181,14 +181,11 @@ func (c *Conn) FetchMessagesContext(ctx context.Context, stationName, consumerNa
 	co.StartConsumeFromSequence = o.StartConsumeFromSequence
 	co.LastMessages = o.LastMessages
 	key := clientKey{wire.InternalName(o.StationName), lowerASCII(o.ConsumerName)}
-	c.mu.Lock()
-	cons := c.consumers[key]
-	c.mu.Unlock()
-	if cons == nil || cons.checkUsable() != nil {
-		var err error
-		if cons, err = c.createConsumer(ctx, co); err != nil {
-			return nil, err
-		}
+	cons, err := c.consumers.get(ctx, key, "create consumer", o.StationName, func() (*Consumer, error) {
+		return c.createConsumer(ctx, co)
+	})
+	if err != nil {
+		return nil, err
 	}
 	var copts []ConsumingOpt
 	if o.byKey || o.FetchPartitionKey != "" {

@@ -474,13 +474,7 @@ func (p *Producer) release() {
 	for _, t := range p.targets {
 		p.conn.releaseStation(t.st)
 	}
-	p.conn.mu.Lock()
-	for k, cached := range p.conn.producers {
-		if cached == p {
-			delete(p.conn.producers, k)
-		}
-	}
-	p.conn.mu.Unlock()
+	p.conn.producers.remove(p)
 }
 
 // Produce sends a message through a cached producer, creating the producer
@@ -545,26 +539,9 @@ func (c *Conn) ProduceToStations(ctx context.Context, stationNames []string, nam
 
 func (c *Conn) cachedProducer(ctx context.Context, stationName, name string, opts []ProducerOpt) (*Producer, error) {
 	key := clientKey{wire.InternalName(stationName), lowerASCII(name)}
-	c.mu.Lock()
-	p := c.producers[key]
-	c.mu.Unlock()
-	if p != nil && !p.isDestroyed() {
-		return p, nil
-	}
-	p, err := c.CreateProducerContext(ctx, stationName, name, opts...)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	if other := c.producers[key]; other != nil && !other.isDestroyed() {
-		c.mu.Unlock()
-		// Another goroutine won the race; keep one producer per key.
-		_ = p.DestroyContext(ctx)
-		return other, nil
-	}
-	c.producers[key] = p
-	c.mu.Unlock()
-	return p, nil
+	return c.producers.get(ctx, key, "create producer", stationName, func() (*Producer, error) {
+		return c.CreateProducerContext(ctx, stationName, name, opts...)
+	})
 }
 
-func (p *Producer) isDestroyed() bool { return p.destroyed.Load() }
+func (p *Producer) usable() bool { return !p.destroyed.Load() }

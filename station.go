@@ -364,16 +364,6 @@ func (c *Conn) onClientUpdate(m *nats.Msg) {
 // forgetStation drops cached producers and consumers of a station the broker
 // removed, so that the next Conn.Produce or FetchMessages creates new ones.
 func (c *Conn) forgetStation(intern string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k := range c.producers {
-		if k.station == intern {
-			delete(c.producers, k)
-		}
-	}
-	for k := range c.consumers {
-		if k.station == intern {
-			delete(c.consumers, k)
-		}
-	}
+	c.producers.forgetStation(intern)
+	c.consumers.forgetStation(intern)
 }
