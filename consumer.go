@@ -328,9 +328,21 @@ func (c *Consumer) onResent(m *nats.Msg) {
 	msg := &Msg{raw: m, cons: c, resentID: id, resentCG: m.Header.Get(wire.HdrPMCGName), resent: true}
 	select {
 	case c.resent <- msg:
+		return
 	default:
-		c.reportErr(fmt.Errorf("dropped a re-sent dead-letter message (id %d): %d are already waiting; the broker keeps it", id, resentBuffer))
 	}
+	err := fmt.Errorf("dropped a re-sent dead-letter message (id %d): %d are already waiting; the broker keeps it", id, resentBuffer)
+	// This runs on nats.go's goroutine: a consume loop reports the failure
+	// on its own goroutine, so that the error handler never runs beside the
+	// message handler.
+	c.mu.Lock()
+	r := c.run
+	c.mu.Unlock()
+	if r != nil {
+		r.report(err)
+		return
+	}
+	c.reportErr(err)
 }
 
 // Destroy stops the consumer and unregisters it. It is DestroyContext with
