@@ -35,9 +35,12 @@ type consumeRun struct {
 	errs     chan error
 	stop     chan struct{}
 	stopOnce sync.Once
-	done     chan struct{}
-	pullers  sync.WaitGroup
-	user     inUser // the dispatcher's calls of the handlers
+	// stopCtx ends with stop, for the pullers' calls to the broker.
+	stopCtx    context.Context
+	cancelStop context.CancelFunc
+	done       chan struct{}
+	pullers    sync.WaitGroup
+	user       inUser // the dispatcher's calls of the handlers
 
 	// What the pullers adapt their depth to (adaptDepth): whether the
 	// handler side is waiting for a batch now, and how long it takes per
@@ -59,7 +62,12 @@ type consumeRun struct {
 // per streak of the same failure, so it only fills if the handler is stuck.
 const errsBuffer = 16
 
-func (r *consumeRun) signalStop() { r.stopOnce.Do(func() { close(r.stop) }) }
+func (r *consumeRun) signalStop() {
+	r.stopOnce.Do(func() {
+		close(r.stop)
+		r.cancelStop()
+	})
+}
 
 // report hands a background failure to the goroutine that reports it,
 // never blocking a puller.
@@ -259,12 +267,14 @@ func (c *Consumer) startRun(handler ConsumeHandler, ctx context.Context, opts []
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 	}
+	r.stopCtx, r.cancelStop = context.WithCancel(c.life)
 	c.mu.Lock()
 	if c.run != nil {
 		select {
 		case <-c.run.done:
 		default:
 			c.mu.Unlock()
+			r.cancelStop()
 			return nil, ErrAlreadyConsuming
 		}
 	}

@@ -174,7 +174,7 @@ func (r *consumeRun) pull(partition int) {
 					time.Duration(r.nsPerMsg.Load()), c.opts.MaxAckTime)
 			}
 			if failed {
-				err := c.diagnose(context.Background(), stream, failure)
+				err := c.diagnose(r.stopCtx, stream, failure)
 				if errors.Is(err, ErrStationUnreachable) {
 					r.fail(err)
 					return
@@ -189,9 +189,16 @@ func (r *consumeRun) pull(partition int) {
 				idle = true
 			}
 		case <-timer.C:
-			// No reply to what we asked for: the request was lost (a broker
-			// restart, a dropped route). Ask again.
+			// No reply at all to what we asked for, not even the status that
+			// ends an expired pull: the request was lost (a broker restart, a
+			// dropped route), or the durable is gone, which Memphis 1.4.4
+			// does not answer (docs/protocol.md#quirk-pull-missing-durable-silent).
+			// Ask which, and ask again.
 			outstanding = 0
+			if err := c.diagnose(r.stopCtx, stream, "no reply to a pull"); errors.Is(err, ErrStationUnreachable) {
+				r.fail(err)
+				return
+			}
 		case <-reconnect:
 			// Pull requests die with the old connection.
 			reconnect = c.conn.reconnectSignal()
@@ -368,6 +375,12 @@ func (c *Consumer) fetchOnce(ctx context.Context, partition, batch int, expires 
 				return nil, c.diagnose(ctx, stream, desc)
 			}
 		case <-timer.C:
+			// Not even a status: see the same case in the pull loop.
+			if len(msgs) == 0 {
+				if err := c.diagnose(ctx, stream, "no reply to a pull"); errors.Is(err, ErrStationUnreachable) {
+					return nil, err
+				}
+			}
 			return msgs, nil
 		case <-ctx.Done():
 			nakAll(msgs)

@@ -374,3 +374,57 @@ func TestStationDestroyedUnderLiveClient(t *testing.T) {
 	}
 	t.Logf("produce after the station was destroyed: %v (after %v)", err, time.Since(start).Round(time.Millisecond))
 }
+
+// A station destroyed elsewhere while none of the consumer's pulls is
+// waiting: Memphis 1.4.4 answers the next pull with nothing at all, which
+// must not pass for an empty station (docs/protocol.md#quirk-pull-missing-durable-silent).
+// The in-process broker answers "no responders", so there this passes
+// either way; against Memphis 1.4.4 both halves failed before the SDK
+// asked about pulls that went unanswered (the Fetch half always: its pull
+// is sent after the destroy).
+func TestStationDestroyedBetweenPulls(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	station := testenv.Name(t, "between")
+	if _, err := c.CreateStation(station); err != nil {
+		t.Fatal(err)
+	}
+	fetcher := mustConsumer(t, c, station, "f", memphis.BatchMaxWaitTime(100*time.Millisecond))
+	consErrs := make(chan error, 1)
+	// Pulls of 100 ms with pauses of 500 ms: most of the time none waits.
+	looper := mustConsumer(t, c, station, "l", memphis.BatchMaxWaitTime(100*time.Millisecond),
+		memphis.PullInterval(500*time.Millisecond),
+		memphis.ConsumerErrorHandler(func(_ *memphis.Consumer, err error) {
+			select {
+			case consErrs <- err:
+			default:
+			}
+		}))
+	if msgs, err := fetcher.Fetch(1, false); err != nil || len(msgs) != 0 {
+		t.Fatalf("Fetch on an empty station: %d messages, %v", len(msgs), err)
+	}
+	if err := looper.Consume(func([]*memphis.Msg, error, context.Context) {}); err != nil {
+		t.Fatal(err)
+	}
+	defer looper.StopConsume()
+
+	other := connect(t, b)
+	st, err := other.CreateStation(station)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fetcher.FetchContext(testCtx(t, 20*time.Second), 1, false); !errors.Is(err, memphis.ErrStationUnreachable) {
+		t.Errorf("Fetch after the station was destroyed: %v, want ErrStationUnreachable", err)
+	}
+	select {
+	case err := <-consErrs:
+		if !errors.Is(err, memphis.ErrStationUnreachable) {
+			t.Errorf("consumer error handler got %v, want ErrStationUnreachable", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the consume loop never reported the station unreachable")
+	}
+}
