@@ -43,6 +43,7 @@ type Conn struct {
 	// Consumer's own mutex; no user callback runs while it is held.
 	mu        sync.Mutex
 	closed    bool
+	optsPool  sync.Pool              // of *ProduceOpts, see produceOptions
 	producers clientCache[*Producer] // the cache of Conn.Produce
 	consumers clientCache[*Consumer] // the cache of FetchMessages
 	live      map[*Consumer]struct{} // every consumer not yet destroyed, for Close
@@ -78,13 +79,8 @@ func Connect(host, username string, options ...Option) (*Conn, error) {
 func ConnectContext(ctx context.Context, host, username string, options ...Option) (*Conn, error) {
 	opts := defaultOptions()
 	opts.Host, opts.Username = host, username
-	for _, o := range options {
-		if o == nil {
-			continue
-		}
-		if err := o(&opts); err != nil {
-			return nil, opErr("connect", "", fmt.Errorf("%w: %w", ErrInvalidOption, err))
-		}
+	if err := apply(&opts, options); err != nil {
+		return nil, opErr("connect", "", err)
 	}
 	if err := opts.validate(); err != nil {
 		return nil, opErr("connect", "", err)
@@ -98,6 +94,7 @@ func ConnectContext(ctx context.Context, host, username string, options ...Optio
 		reconnected: make(chan struct{}),
 		closedCB:    make(chan struct{}),
 	}
+	c.optsPool.New = func() any { return new(ProduceOpts) }
 	if c.log == nil {
 		// Failures nobody else hears about (async produces without an
 		// error handler) must never vanish; routine news stays quiet.
@@ -150,43 +147,40 @@ func defaultOptions() Options {
 }
 
 func (o *Options) validate() error {
-	invalid := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
-	}
 	switch {
 	case strings.TrimSpace(o.Host) == "":
-		return invalid("a host is required")
+		return invalidf("a host is required")
 	case strings.Contains(o.Host, "@"):
 		// nats.go would take credentials from the URL, and errors would
 		// carry them; they belong in Password or ConnectionToken.
-		return invalid("host %q carries credentials: give them with Password or ConnectionToken", redactHosts(o.Host))
+		return invalidf("host %q carries credentials: give them with Password or ConnectionToken", redactHosts(o.Host))
 	case o.Username == "":
-		return invalid("a username is required")
+		return invalidf("a username is required")
 	case (o.Password == "") == (o.ConnectionToken == ""):
-		return invalid("give exactly one of Password and ConnectionToken")
+		return invalidf("give exactly one of Password and ConnectionToken")
 	case o.Port <= 0 || o.Port > 65535:
-		return invalid("port %d is out of range", o.Port)
+		return invalidf("port %d is out of range", o.Port)
 	case o.AccountId < 0:
-		return invalid("account id %d is negative", o.AccountId)
+		return invalidf("account id %d is negative", o.AccountId)
 	case o.ReconnectInterval < 0:
-		return invalid("reconnect interval %v is negative", o.ReconnectInterval)
+		return invalidf("reconnect interval %v is negative", o.ReconnectInterval)
 	case o.PingInterval <= 0:
-		return invalid("ping interval %v must be positive", o.PingInterval)
+		return invalidf("ping interval %v must be positive", o.PingInterval)
 	case o.MaxPingsOut < 1:
-		return invalid("max pings out %d must be at least 1", o.MaxPingsOut)
+		return invalidf("max pings out %d must be at least 1", o.MaxPingsOut)
 	case o.Timeout <= 0:
-		return invalid("timeout %v must be positive", o.Timeout)
+		return invalidf("timeout %v must be positive", o.Timeout)
 	case o.RequestTimeout <= 0:
-		return invalid("request timeout %v must be positive", o.RequestTimeout)
+		return invalidf("request timeout %v must be positive", o.RequestTimeout)
 	case o.MaxPending <= 0:
-		return invalid("max pending %d must be positive", o.MaxPending)
+		return invalidf("max pending %d must be positive", o.MaxPending)
 	case o.CloseTimeout < 0:
-		return invalid("close timeout %v is negative", o.CloseTimeout)
+		return invalidf("close timeout %v is negative", o.CloseTimeout)
 	}
 	t := o.TLSOpts
 	if o.TLSConfig == nil && (t.TlsCert != "" || t.TlsKey != "" || t.CaFile != "") &&
 		(t.TlsCert == "" || t.TlsKey == "" || t.CaFile == "") {
-		return invalid("Tls needs the certificate, the key and the CA file")
+		return invalidf("Tls needs the certificate, the key and the CA file")
 	}
 	return nil
 }
@@ -221,15 +215,15 @@ func (o *Options) tlsConfig() (*tls.Config, error) {
 	}
 	cert, err := tls.LoadX509KeyPair(t.TlsCert, t.TlsKey)
 	if err != nil {
-		return nil, fmt.Errorf("%w: loading TLS key pair: %w", ErrInvalidOption, err)
+		return nil, invalidf("loading TLS key pair: %w", err)
 	}
 	ca, err := os.ReadFile(t.CaFile)
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading CA file: %w", ErrInvalidOption, err)
+		return nil, invalidf("reading CA file: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(ca) {
-		return nil, fmt.Errorf("%w: no certificate found in CA file %s", ErrInvalidOption, t.CaFile)
+		return nil, invalidf("no certificate found in CA file %s", t.CaFile)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
@@ -242,7 +236,7 @@ func (c *Conn) dial(ctx context.Context) error {
 	o := &c.opts
 	urls := o.serverURLs()
 	if len(urls) == 0 {
-		return fmt.Errorf("%w: no host in %q", ErrInvalidOption, o.Host)
+		return invalidf("no host in %q", o.Host)
 	}
 	tlsCfg, err := o.tlsConfig()
 	if err != nil {

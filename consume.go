@@ -253,7 +253,7 @@ func (c *Consumer) startRun(handler ConsumeHandler, ctx context.Context, opts []
 		return nil, err
 	}
 	if handler == nil && ctx == nil {
-		return nil, fmt.Errorf("%w: the handler is nil", ErrInvalidOption)
+		return nil, invalidf("the handler is nil")
 	}
 	co, err := c.consumingOptions(opts)
 	if err != nil {

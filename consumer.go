@@ -95,13 +95,8 @@ func (c *Conn) CreateConsumer(stationName, consumerName string, opts ...Consumer
 func (c *Conn) CreateConsumerContext(ctx context.Context, stationName, consumerName string, opts ...ConsumerOpt) (*Consumer, error) {
 	o := defaultConsumerOpts()
 	o.Name, o.StationName = consumerName, stationName
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt(&o); err != nil {
-			return nil, opErr("create consumer", stationName, fmt.Errorf("%w: %w", ErrInvalidOption, err))
-		}
+	if err := apply(&o, opts); err != nil {
+		return nil, opErr("create consumer", stationName, err)
 	}
 	return c.createConsumer(ctx, o)
 }
@@ -129,28 +124,25 @@ func defaultConsumerOpts() ConsumerOpts {
 }
 
 func (o *ConsumerOpts) validate() error {
-	invalid := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
-	}
 	switch {
 	case o.BatchSize < 1 || o.BatchSize > MaxBatchSize:
-		return invalid("batch size %d must be 1 to %d", o.BatchSize, MaxBatchSize)
+		return invalidf("batch size %d must be 1 to %d", o.BatchSize, MaxBatchSize)
 	case o.PullInterval < 0:
-		return invalid("pull interval %v is negative", o.PullInterval)
+		return invalidf("pull interval %v is negative", o.PullInterval)
 	case o.BatchMaxTimeToWait < MinBatchMaxWaitTime:
-		return invalid("batch max wait time %v is shorter than %v", o.BatchMaxTimeToWait, MinBatchMaxWaitTime)
+		return invalidf("batch max wait time %v is shorter than %v", o.BatchMaxTimeToWait, MinBatchMaxWaitTime)
 	case o.MaxAckTime < time.Millisecond:
-		return invalid("max ack time %v is shorter than 1ms", o.MaxAckTime)
+		return invalidf("max ack time %v is shorter than 1ms", o.MaxAckTime)
 	case o.MaxMsgDeliveries < 1:
-		return invalid("max message deliveries %d must be positive", o.MaxMsgDeliveries)
+		return invalidf("max message deliveries %d must be positive", o.MaxMsgDeliveries)
 	case o.StartConsumeFromSequence < 1:
-		return invalid("start sequence must be at least 1")
+		return invalidf("start sequence must be at least 1")
 	case o.LastMessages < -1:
-		return invalid("last messages %d is below -1", o.LastMessages)
+		return invalidf("last messages %d is below -1", o.LastMessages)
 	case o.StartConsumeFromSequence > 1 && o.LastMessages > -1:
-		return invalid("give StartConsumeFromSeq or LastMessages, not both")
+		return invalidf("give StartConsumeFromSeq or LastMessages, not both")
 	case o.TimeoutRetry < 0:
-		return invalid("timeout retries %d is negative", o.TimeoutRetry)
+		return invalidf("timeout retries %d is negative", o.TimeoutRetry)
 	}
 	return nil
 }
@@ -420,17 +412,12 @@ func (c *Consumer) checkUsable() error {
 // number, or 0 for "all" (Consume) / round-robin (Fetch).
 func (c *Consumer) consumingOptions(opts []ConsumingOpt) (ConsumingOpts, error) {
 	var o ConsumingOpts
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt(&o); err != nil {
-			return o, fmt.Errorf("%w: %w", ErrInvalidOption, err)
-		}
+	if err := apply(&o, opts); err != nil {
+		return o, err
 	}
 	byKey := o.byKey || o.ConsumerPartitionKey != ""
 	if byKey && o.ConsumerPartitionNumber != 0 {
-		return o, fmt.Errorf("%w: give a partition key or a partition number, not both", ErrInvalidOption)
+		return o, invalidf("give a partition key or a partition number, not both")
 	}
 	if o.ConsumerPartitionNumber != 0 || byKey {
 		p, err := choosePartition(c.partitions, o.ConsumerPartitionKey, byKey, o.ConsumerPartitionNumber, &c.rr)

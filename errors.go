@@ -2,6 +2,7 @@ package memphis
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -169,6 +170,12 @@ func (e *SchemaError) Is(target error) bool { return target == ErrSchemaValidati
 
 // Unwrap returns the validator's reason.
 func (e *SchemaError) Unwrap() error { return e.Err }
+
+// invalidf is an ErrInvalidOption saying what is wrong; format may wrap a
+// cause with %w.
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
+}
 
 func opErr(op, station string, err error) error {
 	if err == nil {

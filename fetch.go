@@ -51,7 +51,7 @@ func (c *Consumer) fetch(ctx context.Context, batchSize int, prefetch bool, opts
 		return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
 	}
 	if batchSize < 1 || batchSize > MaxBatchSize {
-		return nil, fmt.Errorf("%w: batch size %d must be 1 to %d", ErrInvalidOption, batchSize, MaxBatchSize)
+		return nil, invalidf("batch size %d must be 1 to %d", batchSize, MaxBatchSize)
 	}
 	co, err := c.consumingOptions(opts)
 	if err != nil {
@@ -161,13 +161,8 @@ func (c *Conn) FetchMessagesContext(ctx context.Context, stationName, consumerNa
 		StartConsumeFromSequence: d.StartConsumeFromSequence, LastMessages: d.LastMessages,
 		BatchSize: DefaultBatchSize,
 	}
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt(&o); err != nil {
-			return nil, opErr("fetch", stationName, fmt.Errorf("%w: %w", ErrInvalidOption, err))
-		}
+	if err := apply(&o, opts); err != nil {
+		return nil, opErr("fetch", stationName, err)
 	}
 	co := d
 	co.Name, co.StationName = o.ConsumerName, o.StationName

@@ -70,7 +70,7 @@ func (hdr Headers) All() iter.Seq2[string, []string] {
 
 func checkHeaderKey(key string) error {
 	if key == "" {
-		return fmt.Errorf("%w: header key can not be empty", ErrInvalidOption)
+		return invalidf("header key can not be empty")
 	}
 	if strings.HasPrefix(key, wire.HdrReservedPrefix) {
 		return fmt.Errorf("%w: %q", ErrReservedHeader, key)

@@ -200,7 +200,7 @@ func (m *Msg) Delay(d time.Duration) error {
 		return opErr("delay", m.station(), fmt.Errorf("%w: a re-sent dead-letter message can not be delayed", ErrNotSupported))
 	}
 	if d < 0 {
-		return opErr("delay", m.station(), fmt.Errorf("%w: delay %v is negative", ErrInvalidOption, d))
+		return opErr("delay", m.station(), invalidf("delay %v is negative", d))
 	}
 	if out := m.cons.conn.out; out.down.Load() && m.raw.Reply != "" {
 		body := fmt.Appendf(nil, "-NAK {\"delay\": %d}", d.Nanoseconds())

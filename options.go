@@ -11,6 +11,21 @@ import (
 // checked once, when the call that uses them runs, and a bad value is an
 // ErrInvalidOption naming it.
 
+// apply runs option functions over o in order, skipping nil ones. Options
+// are validated here and when the call runs, never clamped: an option's own
+// error comes back as an ErrInvalidOption.
+func apply[T any, F ~func(*T) error](o *T, opts []F) error {
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(o); err != nil {
+			return invalidf("%w", err)
+		}
+	}
+	return nil
+}
+
 // ---- Connection ----
 
 // TLSOpts names the files of a mutual-TLS connection.

@@ -93,7 +93,7 @@ func producePartition(t *target, o *ProduceOpts) (int, error) {
 func choosePartition(partitions []int, key string, byKey bool, number int, rr *atomic.Uint64) (int, error) {
 	byKey = byKey || key != ""
 	if byKey && number > 0 {
-		return 0, fmt.Errorf("%w: give a partition key or a partition number, not both", ErrInvalidOption)
+		return 0, invalidf("give a partition key or a partition number, not both")
 	}
 	if number < 0 {
 		return 0, fmt.Errorf("%w: partition number %d is negative", ErrPartitionNotFound, number)

@@ -97,7 +97,7 @@ func stationArg(v any) (names []string, multi bool, err error) {
 	case []string:
 		return s, true, nil
 	}
-	return nil, false, fmt.Errorf("%w: the station is a %T; give a station name (string) or a []string of them", ErrInvalidOption, v)
+	return nil, false, invalidf("the station is a %T; give a station name (string) or a []string of them", v)
 }
 
 // CreateProducerContext registers a producer on a station, creating the
@@ -115,7 +115,7 @@ func (c *Conn) CreateMultiStationProducer(stationNames []string, name string, op
 // CreateMultiStationProducerContext is CreateMultiStationProducer with a context.
 func (c *Conn) CreateMultiStationProducerContext(ctx context.Context, stationNames []string, name string, opts ...ProducerOpt) (*Producer, error) {
 	if len(stationNames) == 0 {
-		return nil, opErr("create producer", "", fmt.Errorf("%w: no station given", ErrInvalidOption))
+		return nil, opErr("create producer", "", invalidf("no station given"))
 	}
 	return c.createProducer(ctx, stationNames, name, opts)
 }
@@ -133,16 +133,11 @@ func (s *Station) CreateProducerContext(ctx context.Context, name string, opts .
 func (c *Conn) createProducer(ctx context.Context, stationNames []string, name string, opts []ProducerOpt) (*Producer, error) {
 	op := "create producer"
 	var o ProducerOpts
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt(&o); err != nil {
-			return nil, opErr(op, "", fmt.Errorf("%w: %w", ErrInvalidOption, err))
-		}
+	if err := apply(&o, opts); err != nil {
+		return nil, opErr(op, "", err)
 	}
 	if o.TimeoutRetry < 0 {
-		return nil, opErr(op, "", fmt.Errorf("%w: timeout retries %d is negative", ErrInvalidOption, o.TimeoutRetry))
+		return nil, opErr(op, "", invalidf("timeout retries %d is negative", o.TimeoutRetry))
 	}
 	ctx = withTimeoutRetries(ctx, o.TimeoutRetry)
 	if o.GenUniqueSuffix {
@@ -230,7 +225,7 @@ func (p *Producer) Produce(message any, opts ...ProduceOpt) error {
 // wait for its own acknowledgement (which AckWaitSec bounds too). A
 // multi-station producer sends to every station and joins the errors.
 func (p *Producer) ProduceContext(ctx context.Context, message any, opts ...ProduceOpt) error {
-	o, err := produceOptions(message, opts)
+	o, err := produceOptions(&p.conn.optsPool, message, opts)
 	if err != nil {
 		return opErr("produce", p.stationLabel(), err)
 	}
@@ -258,13 +253,13 @@ func (p *Producer) produceAll(ctx context.Context, o *ProduceOpts) error {
 // arrive. A callback may call any SDK method — Produce, Flush, Destroy,
 // even Conn.Close — but while it runs, later callbacks wait.
 func (p *Producer) ProduceAsync(ctx context.Context, message any, done func(PubAck, error), opts ...ProduceOpt) error {
-	o, err := produceOptions(message, opts)
+	o, err := produceOptions(&p.conn.optsPool, message, opts)
 	if err != nil {
 		return opErr("produce", p.stationLabel(), err)
 	}
 	o.AsyncProduce = true
 	if done == nil {
-		return opErr("produce", p.stationLabel(), fmt.Errorf("%w: done callback is nil", ErrInvalidOption))
+		return opErr("produce", p.stationLabel(), invalidf("done callback is nil"))
 	}
 	var errs []error
 	for _, t := range p.targets {
@@ -275,37 +270,28 @@ func (p *Producer) ProduceAsync(ctx context.Context, message any, done func(PubA
 	return joinErrs(errs)
 }
 
-// produceOptsPool holds the ProduceOpts the options are applied to: an
-// option is an opaque function taking a pointer, so without the pool every
-// produce given options would allocate one.
-var produceOptsPool = sync.Pool{New: func() any { return new(ProduceOpts) }}
-
-func produceOptions(message any, opts []ProduceOpt) (ProduceOpts, error) {
+// produceOptions applies a produce's options. pool (the connection's
+// optsPool) holds the ProduceOpts they are applied to: an option is an
+// opaque function taking a pointer, so without it every produce given
+// options would allocate one.
+func produceOptions(pool *sync.Pool, message any, opts []ProduceOpt) (ProduceOpts, error) {
 	o := ProduceOpts{Message: message, AckWaitSec: DefaultAckWaitSec, AsyncProduce: DefaultAsyncProduce}
 	if len(opts) > 0 {
-		po := produceOptsPool.Get().(*ProduceOpts)
+		po := pool.Get().(*ProduceOpts)
 		*po = o
-		var err error
-		for _, opt := range opts {
-			if opt == nil {
-				continue
-			}
-			if err = opt(po); err != nil {
-				break
-			}
-		}
+		err := apply(po, opts)
 		o = *po
 		*po = ProduceOpts{}
-		produceOptsPool.Put(po)
+		pool.Put(po)
 		if err != nil {
-			return o, fmt.Errorf("%w: %w", ErrInvalidOption, err)
+			return o, err
 		}
 	}
 	if o.AckWaitSec <= 0 {
-		return o, fmt.Errorf("%w: AckWaitSec %d must be positive", ErrInvalidOption, o.AckWaitSec)
+		return o, invalidf("AckWaitSec %d must be positive", o.AckWaitSec)
 	}
 	if o.msgIDSet && o.MsgId == "" {
-		return o, fmt.Errorf("%w: MsgId is empty; without an id the broker would not de-duplicate the message", ErrInvalidOption)
+		return o, invalidf("MsgId is empty; without an id the broker would not de-duplicate the message")
 	}
 	// Headers put straight into MsgHeaders skipped Add's checks.
 	if err := checkHeaders(o.MsgHeaders.MsgHeaders); err != nil {
@@ -498,7 +484,7 @@ func (c *Conn) Produce(stationName any, name string, message any, opts []Produce
 func (c *Conn) ProduceContext(ctx context.Context, stationName, name string, message any, opts []ProducerOpt, pOpts []ProduceOpt) error {
 	// The produce options are checked before a producer is created, so a
 	// bad one sends nothing.
-	o, err := produceOptions(message, pOpts)
+	o, err := produceOptions(&c.optsPool, message, pOpts)
 	if err != nil {
 		return opErr("produce", stationName, err)
 	}
@@ -524,9 +510,9 @@ func (c *Conn) produceCached(ctx context.Context, stationName, name string, opts
 // producers named name.
 func (c *Conn) ProduceToStations(ctx context.Context, stationNames []string, name string, message any, opts []ProducerOpt, pOpts []ProduceOpt) error {
 	if len(stationNames) == 0 {
-		return opErr("produce", "", fmt.Errorf("%w: no station given", ErrInvalidOption))
+		return opErr("produce", "", invalidf("no station given"))
 	}
-	o, err := produceOptions(message, pOpts)
+	o, err := produceOptions(&c.optsPool, message, pOpts)
 	if err != nil {
 		return opErr("produce", "", err)
 	}

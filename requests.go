@@ -64,16 +64,11 @@ func withTimeoutRetries(ctx context.Context, retries int) context.Context {
 // requestOptionsContext applies 1.x RequestOpts to ctx.
 func requestOptionsContext(ctx context.Context, options []RequestOpt) (context.Context, error) {
 	var o RequestOpts
-	for _, opt := range options {
-		if opt == nil {
-			continue
-		}
-		if err := opt(&o); err != nil {
-			return ctx, fmt.Errorf("%w: %w", ErrInvalidOption, err)
-		}
+	if err := apply(&o, options); err != nil {
+		return ctx, err
 	}
 	if o.TimeoutRetries < 0 {
-		return ctx, fmt.Errorf("%w: timeout retries %d is negative", ErrInvalidOption, o.TimeoutRetries)
+		return ctx, invalidf("timeout retries %d is negative", o.TimeoutRetries)
 	}
 	return withTimeoutRetries(ctx, o.TimeoutRetries), nil
 }

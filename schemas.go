@@ -216,11 +216,11 @@ func (c *Conn) CreateSchemaContext(ctx context.Context, name, schemaType, path s
 	switch schemaType {
 	case schema.Protobuf, schema.JSON, schema.GraphQL, schema.Avro:
 	default:
-		return opErr(op, "", fmt.Errorf("%w: schema type %q is not one of protobuf, json, graphql, avro", ErrInvalidOption, schemaType))
+		return opErr(op, "", invalidf("schema type %q is not one of protobuf, json, graphql, avro", schemaType))
 	}
 	content, err := os.ReadFile(path)
 	if err != nil {
-		return opErr(op, "", fmt.Errorf("%w: reading schema file: %w", ErrInvalidOption, err))
+		return opErr(op, "", invalidf("reading schema file: %w", err))
 	}
 	req := wire.CreateSchemaReq{Name: name, Type: schemaType, CreatedByUsername: c.username, SchemaContent: string(content)}
 	reply, err := c.request(ctx, wire.SubjSchemaCreations, req)

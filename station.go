@@ -116,13 +116,8 @@ func (c *Conn) CreateStation(name string, opts ...StationOpt) (*Station, error) 
 func (c *Conn) CreateStationContext(ctx context.Context, name string, opts ...StationOpt) (*Station, error) {
 	o := GetStationDefaultOptions()
 	o.Name = name
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt(&o); err != nil {
-			return nil, opErr("create station", name, fmt.Errorf("%w: %w", ErrInvalidOption, err))
-		}
+	if err := apply(&o, opts); err != nil {
+		return nil, opErr("create station", name, err)
 	}
 	name = o.Name
 	if o.PartitionsNumber == 0 {
@@ -184,31 +179,28 @@ func (c *Conn) CreateStationContext(ctx context.Context, name string, opts ...St
 }
 
 func (o *StationOpts) validate() error {
-	invalid := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
-	}
 	switch {
 	case o.RetentionType < MaxMessageAgeSeconds || o.RetentionType > AckBased:
-		return invalid("unknown retention type %v", o.RetentionType)
+		return invalidf("unknown retention type %v", o.RetentionType)
 	case o.RetentionType != AckBased && o.RetentionVal <= 0:
 		// The broker would silently turn it into one hour of age retention (docs/protocol.md#quirk-retention-nonpositive-default).
-		return invalid("retention value %d must be positive", o.RetentionVal)
+		return invalidf("retention value %d must be positive", o.RetentionVal)
 	case o.StorageType != Disk && o.StorageType != Memory:
-		return invalid("unknown storage type %v", o.StorageType)
+		return invalidf("unknown storage type %v", o.StorageType)
 	case o.Replicas < 1 || o.Replicas > 5:
-		return invalid("replicas %d must be 1 to 5", o.Replicas)
+		return invalidf("replicas %d must be 1 to 5", o.Replicas)
 	case o.IdempotencyWindow < 0:
-		return invalid("idempotency window %v is negative", o.IdempotencyWindow)
+		return invalidf("idempotency window %v is negative", o.IdempotencyWindow)
 	case o.IdempotencyWindow > 0 && o.IdempotencyWindow < MinIdempotencyWindow:
-		return invalid("idempotency window %v is shorter than %v", o.IdempotencyWindow, MinIdempotencyWindow)
+		return invalidf("idempotency window %v is shorter than %v", o.IdempotencyWindow, MinIdempotencyWindow)
 	case o.IdempotencyWindow > MaxIdempotencyWindow:
-		return invalid("idempotency window %v exceeds %v", o.IdempotencyWindow, MaxIdempotencyWindow)
+		return invalidf("idempotency window %v exceeds %v", o.IdempotencyWindow, MaxIdempotencyWindow)
 	case o.RetentionType == MaxMessageAgeSeconds && o.IdempotencyWindow > time.Duration(o.RetentionVal)*time.Second:
-		return invalid("idempotency window %v is longer than the retention of %d seconds", o.IdempotencyWindow, o.RetentionVal)
+		return invalidf("idempotency window %v is longer than the retention of %d seconds", o.IdempotencyWindow, o.RetentionVal)
 	case o.PartitionsNumber < 1 || o.PartitionsNumber > MaxPartitionsNumber:
-		return invalid("partitions number %d must be 1 to %d", o.PartitionsNumber, MaxPartitionsNumber)
+		return invalidf("partitions number %d must be 1 to %d", o.PartitionsNumber, MaxPartitionsNumber)
 	case o.TimeoutRetry < 0:
-		return invalid("timeout retries %d is negative", o.TimeoutRetry)
+		return invalidf("timeout retries %d is negative", o.TimeoutRetry)
 	}
 	if o.SchemaName != "" {
 		// The broker lower-cases the name before looking the schema up
