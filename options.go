@@ -765,10 +765,12 @@ func FetchMaxMsgDeliveries(n int) FetchOpt {
 	return func(o *FetchOpts) error { o.MaxMsgDeliveries = n; return nil }
 }
 
-// FetchConsumerGenUniqueSuffix appends a random suffix to the consumer's name.
+// FetchConsumerGenUniqueSuffix appends a random suffix to the name of the
+// consumer FetchMessages creates. FetchMessages creates it once per
+// connection and reuses it, so the suffix is drawn once.
 //
-// Deprecated: a new name each call means a new consumer group each call; name
-// consumers yourself. It still works.
+// Deprecated: a random name makes a consumer group nobody else can join or
+// resume; name consumers yourself. It still works.
 func FetchConsumerGenUniqueSuffix() FetchOpt {
 	return func(o *FetchOpts) error { o.GenUniqueSuffix = true; return nil }
 }
