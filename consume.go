@@ -214,28 +214,20 @@ func (c *Consumer) Messages(ctx context.Context, opts ...ConsumingOpt) iter.Seq2
 				return // even with messages at hand: the loop ends with ctx
 			}
 			if len(pending) == 0 {
-				select {
-				case pending = <-r.out: // a batch was waiting for the loop
-				default:
-					r.waiting.Store(true)
-					select {
-					case pending = <-r.out:
-					case m := <-c.resent:
-						pending = []*Msg{m}
-					case err := <-r.errs:
-						r.waiting.Store(false)
-						c.reportErr(err)
-						continue
-					case <-r.stop:
+				batch, err := r.next(ctx.Done())
+				switch {
+				case err != nil:
+					c.reportErr(err)
+					continue
+				case batch == nil:
+					if ctx.Err() == nil {
 						if err := r.outcome(); err != nil {
 							yield(nil, err)
 						}
-						return
-					case <-ctx.Done():
-						return
 					}
-					r.waiting.Store(false)
+					return
 				}
+				pending = batch
 			}
 			m := pending[0]
 			pending = pending[1:]
@@ -338,22 +330,13 @@ func (r *consumeRun) dispatch() {
 		batch := carry
 		carry = nil
 		if batch == nil {
-			select {
-			case batch = <-r.out: // a batch was waiting for the handler
-			default:
-				r.waiting.Store(true)
-				select {
-				case batch = <-r.out:
-				case m := <-c.resent:
-					batch = []*Msg{m}
-				case err := <-r.errs:
-					r.waiting.Store(false)
-					r.deliverErr(err)
-					continue
-				case <-r.stop:
-					return
-				}
-				r.waiting.Store(false)
+			var err error
+			switch batch, err = r.next(nil); {
+			case err != nil:
+				r.deliverErr(err)
+				continue
+			case batch == nil:
+				return
 			}
 		}
 		// Fill the call with whatever else is ready, other partitions and
@@ -382,6 +365,32 @@ func (r *consumeRun) dispatch() {
 		runUserCode(&r.user, func() { r.handler(batch, nil, r.handlerCtx()) })
 		r.handled(len(batch), time.Since(start))
 	}
+}
+
+// next waits for what the handler side takes next: a batch the pullers
+// received, a message re-sent from the dead-letter station, or a failure
+// (err). While it waits, the pullers see that the handler is idle
+// (adaptDepth). It returns nil, nil once the run stopped or done closed (a
+// nil done never does).
+func (r *consumeRun) next(done <-chan struct{}) ([]*Msg, error) {
+	select {
+	case batch := <-r.out: // one was waiting for the handler
+		return batch, nil
+	default:
+	}
+	r.waiting.Store(true)
+	defer r.waiting.Store(false)
+	select {
+	case batch := <-r.out:
+		return batch, nil
+	case m := <-r.c.resent:
+		return []*Msg{m}, nil
+	case err := <-r.errs:
+		return nil, err
+	case <-r.stop:
+	case <-done:
+	}
+	return nil, nil
 }
 
 // handled records how long the handler took for n messages.

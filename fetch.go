@@ -112,12 +112,10 @@ func (c *Consumer) fetchPartition(ctx context.Context, partition, n int) ([]*Msg
 			return res.msgs, nil
 		}
 	}
-	p := partition
-	if p == 0 {
-		parts := c.streamPartitions()
-		p = parts[int(c.rr.Add(1)-1)%len(parts)]
+	if partition == 0 {
+		partition = nextInTurn(c.streamPartitions(), &c.rr)
 	}
-	return c.fetchOnce(ctx, p, n, c.opts.BatchMaxTimeToWait)
+	return c.fetchOnce(ctx, partition, n, c.opts.BatchMaxTimeToWait)
 }
 
 // startPrefetch fetches the next batch in the background, once at a time.
@@ -135,8 +133,7 @@ func (c *Consumer) startPrefetch(partition, n int) {
 		defer close(slot.done)
 		p := partition
 		if p == 0 {
-			parts := c.streamPartitions()
-			p = parts[int(c.rr.Add(1)-1)%len(parts)]
+			p = nextInTurn(c.streamPartitions(), &c.rr)
 		}
 		slot.res.msgs, slot.res.err = c.fetchOnce(c.life, p, n, c.opts.BatchMaxTimeToWait)
 	}()

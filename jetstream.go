@@ -18,11 +18,18 @@ const (
 	jsErrStreamNotFound   = 10059
 )
 
-// jsAPIError is the error object of a JetStream API reply.
+// jsAPIError is the error object of a JetStream API reply or publish
+// acknowledgement.
 type jsAPIError struct {
 	Code        int    `json:"code"`
 	ErrCode     int    `json:"err_code"`
 	Description string `json:"description"`
+}
+
+// brokerError keeps JetStream's words and its error code, which tells one
+// failure from another where the words are alike.
+func (e *jsAPIError) brokerError() *BrokerError {
+	return newBrokerError(fmt.Sprintf("%s (%d)", e.Description, e.ErrCode))
 }
 
 func (c *Conn) jsAPI(ctx context.Context, subject string, body []byte, out any) (*jsAPIError, error) {
@@ -63,7 +70,7 @@ func (c *Conn) consumerExists(ctx context.Context, stream, durable string) (bool
 	case apiErr.ErrCode == jsErrConsumerNotFound || apiErr.ErrCode == jsErrStreamNotFound:
 		return false, nil
 	}
-	return false, newBrokerError(fmt.Sprintf("%s (%d)", apiErr.Description, apiErr.ErrCode))
+	return false, apiErr.brokerError()
 }
 
 // streamLastSeq returns the last sequence number stored in a stream.
@@ -81,7 +88,7 @@ func (c *Conn) streamLastSeq(ctx context.Context, stream string) (uint64, error)
 		if apiErr.ErrCode == jsErrStreamNotFound {
 			return 0, fmt.Errorf("%w: no stream %s", ErrStationNotFound, stream)
 		}
-		return 0, newBrokerError(fmt.Sprintf("%s (%d)", apiErr.Description, apiErr.ErrCode))
+		return 0, apiErr.brokerError()
 	}
 	return info.State.LastSeq, nil
 }
@@ -112,7 +119,7 @@ func (c *Conn) createDurable(ctx context.Context, stream, durable string, o Cons
 		return err
 	}
 	if apiErr != nil {
-		return newBrokerError(fmt.Sprintf("%s (%d)", apiErr.Description, apiErr.ErrCode))
+		return apiErr.brokerError()
 	}
 	return nil
 }

@@ -111,11 +111,16 @@ func choosePartition(partitions []int, key string, byKey bool, number int, rr *a
 		return number, nil
 	case byKey:
 		return PartitionForKey(key, partitions), nil
-	case len(partitions) == 1:
-		return partitions[0], nil
 	}
-	i := rr.Add(1) - 1
-	return partitions[i%uint64(len(partitions))], nil
+	return nextInTurn(partitions, rr), nil
+}
+
+// nextInTurn takes the partitions in turn, rr counting the turns.
+func nextInTurn(partitions []int, rr *atomic.Uint64) int {
+	if len(partitions) == 1 {
+		return partitions[0]
+	}
+	return partitions[(rr.Add(1)-1)%uint64(len(partitions))]
 }
 
 // GetPartitionFromKey returns the partition a key routes to on a station, as

@@ -24,14 +24,10 @@ type PubAck struct {
 
 // jsPubAck is JetStream's publish acknowledgement.
 type jsPubAck struct {
-	Stream    string `json:"stream"`
-	Seq       uint64 `json:"seq"`
-	Duplicate bool   `json:"duplicate"`
-	Error     *struct {
-		Code        int    `json:"code"`
-		ErrCode     int    `json:"err_code"`
-		Description string `json:"description"`
-	} `json:"error"`
+	Stream    string      `json:"stream"`
+	Seq       uint64      `json:"seq"`
+	Duplicate bool        `json:"duplicate"`
+	Error     *jsAPIError `json:"error"`
 }
 
 func parsePubAck(m *nats.Msg) (PubAck, error) {
@@ -46,7 +42,7 @@ func parsePubAck(m *nats.Msg) (PubAck, error) {
 		return PubAck{}, fmt.Errorf("bad acknowledgement %q: %w", m.Data, err)
 	}
 	if pa.Error != nil {
-		return PubAck{}, newBrokerError(fmt.Sprintf("%s (%d)", pa.Error.Description, pa.Error.ErrCode))
+		return PubAck{}, pa.Error.brokerError()
 	}
 	return PubAck{Sequence: pa.Seq, Duplicate: pa.Duplicate}, nil
 }
