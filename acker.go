@@ -72,14 +72,17 @@ type pubReq struct {
 	ch        chan pubResult // a sync produce's outcome; buffered, empty when released
 	deadline  int64          // acker.now() after which the janitor fails it
 	producer  *Producer
-	station   string // internal name, for PubAck
-	name      string // the station's name, for errors
+	name      string // the station's name, for PubAck and errors
 	partition int
 	done      func(PubAck, error) // async with a callback
 	sync      bool
 	spare     bool // holds a spare slot
 	retire    bool // its reply subject may still be answered: do not pool it
 }
+
+// target is what a PubAck says of a request the broker did not answer:
+// where the message was going.
+func (req *pubReq) target() PubAck { return PubAck{Station: req.name, Partition: req.partition} }
 
 type pubResult struct {
 	ack PubAck
@@ -314,7 +317,7 @@ func (a *acker) onReply(m *nats.Msg) {
 		return // timed out or failed already
 	}
 	ack, err := parsePubAck(m)
-	ack.Station, ack.Partition = req.station, req.partition
+	ack.Station, ack.Partition = req.name, req.partition
 	a.complete(req, ack, err, true)
 }
 
@@ -374,7 +377,7 @@ func (a *acker) janitor() {
 		}
 		a.mu.Unlock()
 		for _, req := range expired {
-			a.complete(req, PubAck{Station: req.station, Partition: req.partition},
+			a.complete(req, req.target(),
 				fmt.Errorf("%w: no acknowledgement from the broker", ErrTimeout), false)
 		}
 	}
@@ -391,7 +394,7 @@ func (a *acker) failAll(err error) {
 	}
 	a.mu.Unlock()
 	for _, req := range reqs {
-		a.complete(req, PubAck{Station: req.station, Partition: req.partition}, err, false)
+		a.complete(req, req.target(), err, false)
 	}
 }
 

@@ -214,7 +214,7 @@ func (o *outbox) send(it *outItem) {
 		return
 	}
 	if req := a.take(it.token); req != nil {
-		a.complete(req, PubAck{Station: req.station, Partition: req.partition},
+		a.complete(req, req.target(),
 			fmt.Errorf("%w: %w", ErrConnectionLost, err), false)
 	}
 }

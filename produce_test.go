@@ -496,3 +496,29 @@ func TestProduceContextCancelled(t *testing.T) {
 		t.Errorf("message %q", err)
 	}
 }
+
+// A PubAck names the station as the producer does, whether the broker
+// answered or not: not by the internal name the broker keeps its streams
+// under, where a dot becomes '#'.
+func TestPubAckNamesTheStation(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	station := testenv.Name(t, "ack.named")
+	p := mustProducer(t, c, station, "p")
+	acks := make(chan memphis.PubAck, 1)
+	done := func(ack memphis.PubAck, _ error) { acks <- ack }
+	if err := p.ProduceAsync(context.Background(), []byte("stored"), done); err != nil {
+		t.Fatal(err)
+	}
+	if ack := within(t, acks, 10*time.Second, "the acknowledgement"); ack.Station != station || ack.Partition != 1 {
+		t.Errorf("stored: PubAck names station %q partition %d, want %q partition 1", ack.Station, ack.Partition, station)
+	}
+	// Never answered: the janitor gives up on it after AckWaitSec.
+	hole, _ := blackhole(t, b, c)
+	if err := hole.ProduceAsync(context.Background(), []byte("lost"), done, memphis.AckWaitSec(1)); err != nil {
+		t.Fatal(err)
+	}
+	if ack := within(t, acks, 10*time.Second, "the timeout"); ack.Station != hole.Stations()[0] || ack.Partition != 1 {
+		t.Errorf("unanswered: PubAck names station %q partition %d, want %q partition 1", ack.Station, ack.Partition, hole.Stations()[0])
+	}
+}

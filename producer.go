@@ -336,7 +336,7 @@ func (p *Producer) produceTo(ctx context.Context, t *target, o *ProduceOpts, don
 	if err != nil {
 		return err
 	}
-	req.producer, req.station, req.name, req.partition = p, t.st.intern, t.name, partition
+	req.producer, req.name, req.partition = p, t.name, partition
 	req.done, req.sync = done, !o.AsyncProduce
 	if err := a.send(&m, req, ackWait); err != nil {
 		return err

@@ -10,7 +10,8 @@ import (
 
 // PubAck is the broker's acknowledgement of a produced message.
 type PubAck struct {
-	// Station is the internal name of the stream's station.
+	// Station is the name of the station the message went to, as the
+	// producer names it (lower-cased).
 	Station string
 	// Partition is the partition the message was stored in (0 for a legacy
 	// station without partitions).
