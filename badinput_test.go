@@ -326,6 +326,9 @@ func badInputs() []badInput {
 		{name: "produce/zero ack wait", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
 			return e.producer.Produce(ok, memphis.AckWaitSec(0))
 		}},
+		{name: "produce/negative ack wait duration", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
+			return e.producer.Produce(ok, memphis.AckWait(-time.Second))
+		}},
 		{name: "produce/unsupported type", want: memphis.ErrInvalidMessage, call: func(e *badEnv) error {
 			return e.producer.Produce(42)
 		}},

@@ -223,6 +223,8 @@ const (
 	// DefaultAckWaitSec is how long a produce waits for the broker's
 	// acknowledgement, in seconds.
 	DefaultAckWaitSec = 15
+	// DefaultAckWait is DefaultAckWaitSec as a time.Duration, for AckWait.
+	DefaultAckWait = DefaultAckWaitSec * time.Second
 	// DefaultAsyncProduce: Produce waits for the acknowledgement unless
 	// AsyncProduce is given, so that no failure goes unseen by default.
 	DefaultAsyncProduce = false

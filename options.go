@@ -170,9 +170,9 @@ func AccountId(accountID int) Option {
 
 // Tls connects with mutual TLS using certificate files (PEM): the client
 // certificate, its key and the CA that signed the broker's certificate.
-func Tls(TlsCert string, TlsKey string, CaFile string) Option {
+func Tls(certFile, keyFile, caFile string) Option {
 	return func(o *Options) error {
-		o.TLSOpts = TLSOpts{TlsCert: TlsCert, TlsKey: TlsKey, CaFile: CaFile}
+		o.TLSOpts = TLSOpts{TlsCert: certFile, TlsKey: keyFile, CaFile: caFile}
 		return nil
 	}
 }
@@ -414,9 +414,9 @@ type ProducerOpts struct {
 	//
 	// Deprecated: see ProducerTimeoutRetry.
 	TimeoutRetry int
-	// ErrorHandler receives failures of this producer's asynchronous
+	// ErrHandler receives failures of this producer's asynchronous
 	// produces. Default nil: see ProducerErrorHandler.
-	ErrorHandler func(*Producer, error)
+	ErrHandler func(*Producer, error)
 }
 
 // ProducerOpt configures CreateProducer.
@@ -434,7 +434,7 @@ func ProducerGenUniqueSuffix() ProducerOpt {
 // asynchronous produces (each exactly once). Default: the connection's
 // AsyncErrorHandler.
 func ProducerErrorHandler(fn func(*Producer, error)) ProducerOpt {
-	return func(o *ProducerOpts) error { o.ErrorHandler = fn; return nil }
+	return func(o *ProducerOpts) error { o.ErrHandler = fn; return nil }
 }
 
 // ProducerTimeoutRetry sends the registration request up to retries more
@@ -475,17 +475,40 @@ type ProduceOpts struct {
 	// round-robin over the station's partitions.
 	ProducerPartitionNumber int
 
-	byKey    bool // ProducerPartitionKey was given, possibly empty
-	msgIDSet bool // MsgId was given, possibly empty
+	byKey      bool          // ProducerPartitionKey was given, possibly empty
+	msgIDSet   bool          // MsgId was given, possibly empty
+	ackWait    time.Duration // AckWait's, when ackWaitSet: it overrides AckWaitSec
+	ackWaitSet bool
+}
+
+// ackWaitDuration is the wait AckWait or AckWaitSec set, whichever came last.
+func (o *ProduceOpts) ackWaitDuration() time.Duration {
+	if o.ackWaitSet {
+		return o.ackWait
+	}
+	return time.Duration(o.AckWaitSec) * time.Second
 }
 
 // ProduceOpt configures one Produce.
 type ProduceOpt func(*ProduceOpts) error
 
-// AckWaitSec bounds the wait for the broker's acknowledgement, in seconds.
-// Default DefaultAckWaitSec.
+// AckWaitSec bounds the wait for the broker's acknowledgement, in whole
+// seconds. Default DefaultAckWaitSec. AckWait takes any duration.
 func AckWaitSec(sec int) ProduceOpt {
-	return func(o *ProduceOpts) error { o.AckWaitSec = sec; return nil }
+	return func(o *ProduceOpts) error {
+		o.AckWaitSec, o.ackWaitSet = sec, false
+		return nil
+	}
+}
+
+// AckWait bounds the wait for the broker's acknowledgement; it must be
+// positive. Default DefaultAckWait. Of AckWait and AckWaitSec, the one
+// given last counts.
+func AckWait(d time.Duration) ProduceOpt {
+	return func(o *ProduceOpts) error {
+		o.ackWait, o.ackWaitSet = d, true
+		return nil
+	}
 }
 
 // MsgHeaders attaches user headers. The SDK copies them, so one Headers value
@@ -654,8 +677,10 @@ func StartConsumeFromSeq(seq uint64) ConsumerOpt {
 	return func(o *ConsumerOpts) error { o.StartConsumeFromSequence = seq; return nil }
 }
 
-// StartConsumeFromSequence is StartConsumeFromSeq under the name older SDK
-// versions used.
+// StartConsumeFromSequence is StartConsumeFromSeq under the name the 1.x
+// code used.
+//
+// Deprecated: use StartConsumeFromSeq, the name the README documents.
 func StartConsumeFromSequence(seq uint64) ConsumerOpt { return StartConsumeFromSeq(seq) }
 
 // LastMessages starts a new consumer group at the last n messages of each
@@ -785,9 +810,6 @@ func FetchConsumerErrorHandler(fn ConsumerErrHandler) FetchOpt {
 func FetchStartConsumeFromSeq(seq uint64) FetchOpt {
 	return func(o *FetchOpts) error { o.StartConsumeFromSequence = seq; return nil }
 }
-
-// FetchStartConsumeFromSequence is FetchStartConsumeFromSeq under its older name.
-func FetchStartConsumeFromSequence(seq uint64) FetchOpt { return FetchStartConsumeFromSeq(seq) }
 
 // FetchLastMessages: see LastMessages. Default DefaultLastMessages.
 func FetchLastMessages(n int64) FetchOpt {

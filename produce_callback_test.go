@@ -526,3 +526,31 @@ func TestProduceInsideCallbackWithEverySlotTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// AckWait gives the acknowledgement wait as a time.Duration; of it and
+// AckWaitSec, the one given last counts.
+func TestAckWaitTakesADuration(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	p, _ := blackhole(t, b, c) // nothing is ever acknowledged
+	start := time.Now()
+	err := p.Produce([]byte("x"), memphis.AckWait(300*time.Millisecond))
+	if took := time.Since(start); !errors.Is(err, memphis.ErrTimeout) || took > 2*time.Second {
+		t.Errorf("AckWait(300ms): %v after %v, want ErrTimeout within 2 s", err, took)
+	}
+	start = time.Now()
+	err = p.Produce([]byte("x"), memphis.AckWaitSec(30), memphis.AckWait(300*time.Millisecond))
+	if took := time.Since(start); !errors.Is(err, memphis.ErrTimeout) || took > 2*time.Second {
+		t.Errorf("AckWaitSec(30) then AckWait(300ms): %v after %v, want ErrTimeout within 2 s", err, took)
+	}
+	for _, bad := range []time.Duration{0, -time.Second} {
+		if err := p.Produce([]byte("x"), memphis.AckWait(bad)); !errors.Is(err, memphis.ErrInvalidOption) {
+			t.Errorf("AckWait(%v): %v, want ErrInvalidOption", bad, err)
+		}
+	}
+	// The last one counts: AckWait(0) overridden by a valid AckWaitSec.
+	ctx := testCtx(t, 500*time.Millisecond)
+	if err := p.ProduceContext(ctx, []byte("x"), memphis.AckWait(0), memphis.AckWaitSec(1)); errors.Is(err, memphis.ErrInvalidOption) {
+		t.Errorf("AckWait(0) then AckWaitSec(1): %v", err)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -157,7 +156,7 @@ func (c *Conn) createProducer(ctx context.Context, stationNames []string, name s
 			return nil, opErr(op, s, err)
 		}
 	}
-	p := &Producer{Name: lname, conn: c, name: lname, errHandler: o.ErrorHandler,
+	p := &Producer{Name: lname, conn: c, name: lname, errHandler: o.ErrHandler,
 		header: buildHeader(nil, c.connID, lname, "")}
 	for _, s := range stations {
 		t, err := c.registerProducer(ctx, s, lname)
@@ -287,7 +286,10 @@ func produceOptions(pool *sync.Pool, message any, opts []ProduceOpt) (ProduceOpt
 			return o, err
 		}
 	}
-	if o.AckWaitSec <= 0 {
+	switch {
+	case o.ackWaitSet && o.ackWait <= 0:
+		return o, invalidf("AckWait %v must be positive", o.ackWait)
+	case !o.ackWaitSet && o.AckWaitSec <= 0:
 		return o, invalidf("AckWaitSec %d must be positive", o.AckWaitSec)
 	}
 	if o.msgIDSet && o.MsgId == "" {
@@ -331,7 +333,7 @@ func (p *Producer) produceTo(ctx context.Context, t *target, o *ProduceOpts, don
 	// The wait for room among pending produces is bounded by the ack wait
 	// too, so a stalled broker turns into ErrMaxPending, not a hang. The ack
 	// wait itself starts when the message is sent.
-	ackWait := time.Duration(o.AckWaitSec) * time.Second
+	ackWait := o.ackWaitDuration()
 	req, err := a.acquire(ctx, ackWait)
 	if err != nil {
 		return err
