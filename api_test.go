@@ -94,6 +94,7 @@ var noWait = map[string]string{
 	"Consumer.SetContext":                      "sets state",
 	"Consumer.Station":                         "reads state",
 	"Consumer.StopConsume":                     "waits for the running handler, not for the network",
+	"Consumer.Consume":                         "returns at once; ConsumeUntil is its blocking form, with a context",
 	"Headers.Add":                              "local",
 	"Headers.Get":                              "local",
 	"Headers.Len":                              "local",
@@ -214,8 +215,8 @@ func TestEveryContextFormHonoursItsContext(t *testing.T) {
 		"Conn.ProduceToStations": func() error {
 			return c.ProduceToStations(done, []string{name}, "p", ok, nil, nil)
 		},
-		"Consumer.ConsumeContext": func() error {
-			return cons.ConsumeContext(done, func([]*memphis.Msg, error, context.Context) {})
+		"Consumer.ConsumeUntil": func() error {
+			return cons.ConsumeUntil(done, func([]*memphis.Msg, error, context.Context) {})
 		},
 		"Consumer.DestroyContext": func() error {
 			return mustConsumer(t, c, name, "c3").DestroyContext(done)

@@ -17,7 +17,7 @@ import (
 // ConsumerErrorHandler for which failures reach it.
 type ConsumeHandler func(msgs []*Msg, err error, ctx context.Context)
 
-// consumeRun is one Consume, ConsumeContext or Messages loop.
+// consumeRun is one Consume, ConsumeUntil or Messages loop.
 //
 // Goroutines: one puller per partition, each running the pull protocol on
 // its own inbox and passing messages to out and failures to errs; and for
@@ -29,7 +29,7 @@ type ConsumeHandler func(msgs []*Msg, err error, ctx context.Context)
 type consumeRun struct {
 	c        *Consumer
 	handler  ConsumeHandler
-	ctx      context.Context // the handler's context for ConsumeContext; nil: use SetContext's
+	ctx      context.Context // the handler's context for ConsumeUntil; nil: use SetContext's
 	prev     *consumeRun     // the consumer's run before this one, whose handler must return first
 	out      chan []*Msg     // batches of up to BatchSize, from one partition each
 	errs     chan error
@@ -49,7 +49,7 @@ type consumeRun struct {
 	nsPerMsg atomic.Int64
 
 	// returnsEnd: the failure that ends the run is handed to the caller
-	// (ConsumeContext returns it, Messages yields it) rather than reported;
+	// (ConsumeUntil returns it, Messages yields it) rather than reported;
 	// false for Consume and whenever a ConsumerErrorHandler takes every
 	// failure. Each failure thus reaches exactly one place.
 	returnsEnd bool
@@ -156,17 +156,17 @@ func (c *Consumer) Consume(handler ConsumeHandler, opts ...ConsumingOpt) error {
 	return nil
 }
 
-// ConsumeContext consumes like Consume but blocks until ctx ends, StopConsume
+// ConsumeUntil consumes like Consume but blocks until ctx ends, StopConsume
 // is called or a failure ends consuming (the station became unreachable,
 // the connection closed). The handler receives ctx.
 //
 // It returns the failure that ended consuming, as an *OpError, unless the
 // consumer has a ConsumerErrorHandler, which then receives it instead (and
-// ConsumeContext returns nil); after ctx ends, an *OpError wrapping ctx's
+// ConsumeUntil returns nil); after ctx ends, an *OpError wrapping ctx's
 // error, so errors.Is(err, context.Canceled) (or DeadlineExceeded) holds;
 // nil after StopConsume. Failures consuming recovers from go to the
 // ConsumerErrorHandler, or else to handler as err.
-func (c *Consumer) ConsumeContext(ctx context.Context, handler ConsumeHandler, opts ...ConsumingOpt) error {
+func (c *Consumer) ConsumeUntil(ctx context.Context, handler ConsumeHandler, opts ...ConsumingOpt) error {
 	r, err := c.startRun(handler, ctx, opts)
 	if err != nil {
 		return opErr("consume", c.station, err)
@@ -289,7 +289,7 @@ func (c *Consumer) startRun(handler ConsumeHandler, ctx context.Context, opts []
 	return r, nil
 }
 
-// StopConsume stops Consume (or ConsumeContext). It returns after the
+// StopConsume stops Consume (or ConsumeUntil). It returns after the
 // running handler call returns and the loop's goroutines have ended; called
 // from inside the handler it returns at once and the loop ends when the
 // handler does. No message is handed over after it, and messages that were

@@ -59,7 +59,7 @@ type destinations struct {
 	mu         sync.Mutex
 	errHandler int // the ConsumerErrorHandler
 	handler    int // the message handler's err
-	returned   int // ConsumeContext's return value
+	returned   int // ConsumeUntil's return value
 	yielded    int // the Messages loop
 	notOp      []error
 	arrived    chan struct{}
@@ -84,7 +84,7 @@ func (d *destinations) add(field *int, err error) {
 // station destroyed under a three-partition consumer, whose three pullers
 // all see it; the connection giving up). Every place is counted after the
 // run has ended, when nothing more can arrive: the error handler, the
-// message handler's err, ConsumeContext's return, the loop's yield, and
+// message handler's err, ConsumeUntil's return, the loop's yield, and
 // the connection's log.
 func TestEachConsumeFailureReachesOneDestination(t *testing.T) {
 	type failure struct {
@@ -96,7 +96,7 @@ func TestEachConsumeFailureReachesOneDestination(t *testing.T) {
 		{"connection gave up", memphis.ErrConnClosed},
 	}
 	for _, f := range failures {
-		for _, mode := range []string{"Consume", "ConsumeContext", "Messages"} {
+		for _, mode := range []string{"Consume", "ConsumeUntil", "Messages"} {
 			for _, withEH := range []bool{false, true} {
 				name := fmt.Sprintf("%s/%s/error handler %v", f.name, mode, withEH)
 				t.Run(name, func(t *testing.T) {
@@ -156,19 +156,19 @@ func oneDestination(t *testing.T, want error, mode string, withEH bool) {
 		case <-ctx.Done():
 		}
 		cons.StopConsume() // the run's goroutines are joined: nothing more can come
-	case "ConsumeContext":
+	case "ConsumeUntil":
 		ended := make(chan error, 1)
-		go func() { ended <- cons.ConsumeContext(ctx, handler) }()
+		go func() { ended <- cons.ConsumeUntil(ctx, handler) }()
 		cause()
 		err := <-ended
 		switch {
 		case errors.Is(err, want):
 			d.add(&d.returned, err)
 		case err != nil:
-			t.Errorf("ConsumeContext returned %v", err)
+			t.Errorf("ConsumeUntil returned %v", err)
 		}
 		if ctx.Err() != nil {
-			t.Fatal("ConsumeContext did not end when the failure ended consuming")
+			t.Fatal("ConsumeUntil did not end when the failure ended consuming")
 		}
 	case "Messages":
 		ended := make(chan struct{})
@@ -195,9 +195,9 @@ func oneDestination(t *testing.T, want error, mode string, withEH bool) {
 		t.Errorf("the failure came as a %T, not an *OpError: %v", err, err)
 	}
 	got := map[string]int{"error handler": d.errHandler, "handler err": d.handler,
-		"ConsumeContext return": d.returned, "Messages yield": d.yielded, "log": logs.matching(want)}
+		"ConsumeUntil return": d.returned, "Messages yield": d.yielded, "log": logs.matching(want)}
 	d.mu.Unlock()
-	expect := map[string]string{"Consume": "handler err", "ConsumeContext": "ConsumeContext return", "Messages": "Messages yield"}[mode]
+	expect := map[string]string{"Consume": "handler err", "ConsumeUntil": "ConsumeUntil return", "Messages": "Messages yield"}[mode]
 	if withEH {
 		expect = "error handler"
 	}

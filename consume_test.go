@@ -443,7 +443,7 @@ func TestSetContextReachesEveryCall(t *testing.T) {
 	}
 }
 
-func TestConsumeContextAndMessagesIterator(t *testing.T) {
+func TestConsumeUntilAndMessagesIterator(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
 	station := testenv.Name(t, "iter")
@@ -466,7 +466,7 @@ func TestConsumeContextAndMessagesIterator(t *testing.T) {
 	produceN(t, p, 5, "j")
 	ctx, cancel := context.WithCancel(context.Background())
 	var got atomic.Int32
-	err := cons.ConsumeContext(ctx, func(msgs []*memphis.Msg, _ error, hctx context.Context) {
+	err := cons.ConsumeUntil(ctx, func(msgs []*memphis.Msg, _ error, hctx context.Context) {
 		for _, m := range msgs {
 			_ = m.Ack()
 		}
@@ -474,11 +474,11 @@ func TestConsumeContextAndMessagesIterator(t *testing.T) {
 			cancel()
 		}
 		if hctx != ctx {
-			t.Error("the handler did not get ConsumeContext's context")
+			t.Error("the handler did not get ConsumeUntil's context")
 		}
 	})
 	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("ConsumeContext returned %v", err)
+		t.Fatalf("ConsumeUntil returned %v", err)
 	}
 	if got.Load() != 5 {
 		t.Fatalf("consumed %d", got.Load())
@@ -619,7 +619,7 @@ func TestErrorHandlerMayStopAndDestroyTheConsumer(t *testing.T) {
 func TestConsumeFailuresReachTheHandlerByDefault(t *testing.T) {
 	b := testenv.Start(t)
 	c := connect(t, b)
-	for _, mode := range []string{"Consume", "ConsumeContext", "Messages"} {
+	for _, mode := range []string{"Consume", "ConsumeUntil", "Messages"} {
 		t.Run(mode, func(t *testing.T) {
 			station := testenv.Name(t, "errdef")
 			cons, err := c.CreateConsumer(station, "c", memphis.BatchMaxWaitTime(100*time.Millisecond))
@@ -643,11 +643,11 @@ func TestConsumeFailuresReachTheHandlerByDefault(t *testing.T) {
 				}
 				defer cons.StopConsume()
 				destroyUnder(t, b, station)
-			case "ConsumeContext":
+			case "ConsumeUntil":
 				destroyed := make(chan struct{})
 				defer func() { <-destroyed }()
 				go func() { defer close(destroyed); destroyUnder(t, b, station) }()
-				got <- cons.ConsumeContext(ctx, handler)
+				got <- cons.ConsumeUntil(ctx, handler)
 			case "Messages":
 				destroyed := make(chan struct{})
 				defer func() { <-destroyed }()

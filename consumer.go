@@ -16,7 +16,7 @@ import (
 )
 
 // Consumer reads a station's messages as a member of a consumer group. Use
-// Consume (a callback loop), ConsumeContext, Messages (an iterator) or Fetch
+// Consume (a callback loop), ConsumeUntil, Messages (an iterator) or Fetch
 // (one batch). It is safe for concurrent use.
 //
 // Its exported fields tell how it was created, as in 1.x. The SDK keeps its

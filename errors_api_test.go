@@ -158,10 +158,10 @@ func apiCases() []apiCase {
 			defer e.consumer.StopConsume()
 			return e.consumer.Consume(noop)
 		}},
-		{"Consumer.ConsumeContext", "context ends", context.DeadlineExceeded, func(e *apiEnv) error {
+		{"Consumer.ConsumeUntil", "context ends", context.DeadlineExceeded, func(e *apiEnv) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 			defer cancel()
-			return e.consumer.ConsumeContext(ctx, noop)
+			return e.consumer.ConsumeUntil(ctx, noop)
 		}},
 		{"Consumer.Destroy", "closed connection", memphis.ErrConnClosed, func(e *apiEnv) error {
 			return e.closedConsumer.Destroy()

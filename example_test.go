@@ -53,7 +53,7 @@ func Example() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_ = consumer.ConsumeContext(ctx, func(msgs []*memphis.Msg, _ error, _ context.Context) {
+	_ = consumer.ConsumeUntil(ctx, func(msgs []*memphis.Msg, _ error, _ context.Context) {
 		for _, m := range msgs {
 			fmt.Printf("%s\n", m.Data())
 			_ = m.Ack()

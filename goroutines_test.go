@@ -171,12 +171,12 @@ func TestEndingCallsLeaveNoGoroutines(t *testing.T) {
 		cons.StopConsume()
 		l.verify(t, "StopConsume", true)
 	})
-	t.Run("ConsumeContext returning", func(t *testing.T) {
+	t.Run("ConsumeUntil returning", func(t *testing.T) {
 		cons := mustConsumer(t, c, station(t, 3), "c", short)
 		l := startLeakCheck()
 		ctx, cancel := context.WithCancel(context.Background())
 		var n int
-		err := cons.ConsumeContext(ctx, func(msgs []*memphis.Msg, _ error, _ context.Context) {
+		err := cons.ConsumeUntil(ctx, func(msgs []*memphis.Msg, _ error, _ context.Context) {
 			for _, m := range msgs {
 				_ = m.Ack()
 			}
@@ -185,9 +185,9 @@ func TestEndingCallsLeaveNoGoroutines(t *testing.T) {
 			}
 		})
 		if ctx.Err() == nil || err == nil {
-			t.Fatalf("ConsumeContext returned %v before its context ended", err)
+			t.Fatalf("ConsumeUntil returned %v before its context ended", err)
 		}
-		l.verify(t, "ConsumeContext", true)
+		l.verify(t, "ConsumeUntil", true)
 	})
 	t.Run("Messages loop ending", func(t *testing.T) {
 		cons := mustConsumer(t, c, station(t, 3), "c", short)
@@ -285,13 +285,13 @@ func TestEndingCallsLeaveNoGoroutines(t *testing.T) {
 		l := startLeakCheck()
 		ended := make(chan error, 1)
 		go func() {
-			ended <- cons.ConsumeContext(testCtx(t, 30*time.Second), func([]*memphis.Msg, error, context.Context) {})
+			ended <- cons.ConsumeUntil(testCtx(t, 30*time.Second), func([]*memphis.Msg, error, context.Context) {})
 		}()
 		if err := s.Destroy(); err != nil {
 			t.Fatal(err)
 		}
 		if err := <-ended; err == nil || !bytes.Contains([]byte(err.Error()), []byte("unreachable")) {
-			t.Fatalf("ConsumeContext ended with %v, want the station unreachable", err)
+			t.Fatalf("ConsumeUntil ended with %v, want the station unreachable", err)
 		}
 		// The consumer stays until destroyed; only its loop had to end.
 		l.verify(t, "Station.Destroy", false)

@@ -41,7 +41,7 @@
 //	Producer  producer.go    CreateProducer, Produce, Flush, the Conn.Produce cache
 //	          publish.go     the acknowledgements of produced messages (PubAck)
 //	Consumer  consumer.go    CreateConsumer and the consumer group
-//	          consume.go     Consume, ConsumeContext, Messages
+//	          consume.go     Consume, ConsumeUntil, Messages
 //	          fetch.go       Fetch, Conn.FetchMessages
 //	          pull.go        the pull engine under all of them
 //	Msg       message.go     Data, DataDeserialized, headers, Ack, Nack, Delay, DeadLetter
@@ -73,13 +73,13 @@
 // # Consuming
 //
 // One pull engine has four faces: Consume calls a handler in the background
-// until StopConsume; ConsumeContext does the same but blocks until its
+// until StopConsume; ConsumeUntil does the same but blocks until its
 // context ends and returns the failure that ended it, if one did; Messages
 // is an iterator for a range loop; Fetch and Conn.FetchMessages return one
 // batch. The handler is never called concurrently with itself. A failure
 // in the background (say, the station was destroyed) reaches exactly one
 // place: the consumer's ConsumerErrorHandler if it has one; without one,
-// Consume's handler as its err argument with no messages, ConsumeContext's
+// Consume's handler as its err argument with no messages, ConsumeUntil's
 // return value, or the Messages loop, which yields it once (see
 // ConsumerErrorHandler for the details).
 //

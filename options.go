@@ -661,9 +661,9 @@ func ConsumerGenUniqueSuffix() ConsumerOpt {
 // reconnecting gave up, a pull the broker did not serve, a re-sent dead
 // letter with no room to wait in. Each failure reaches exactly one place.
 // With this handler set it is this handler, for every failure: then
-// ConsumeContext returns nil and Messages ends without yielding an error
+// ConsumeUntil returns nil and Messages ends without yielding an error
 // when a failure ends consuming. Default (no handler): Consume passes each
-// failure to the message handler as err, with no messages; ConsumeContext
+// failure to the message handler as err, with no messages; ConsumeUntil
 // does the same with the failures it recovers from and returns the one
 // that ends it; Messages yields the one that ends it and logs the others at
 // Error, as it does failures outside any consume loop.

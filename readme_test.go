@@ -512,6 +512,7 @@ func TestReadmeDefaultsTable(t *testing.T) {
 		"DefaultSendSchemaFailedMsgToDls": strconv.FormatBool(memphis.DefaultSendSchemaFailedMsgToDls),
 		"DefaultTieredStorageEnabled":     strconv.FormatBool(memphis.DefaultTieredStorageEnabled),
 		"DefaultAckWaitSec":               strconv.Itoa(memphis.DefaultAckWaitSec) + " s",
+		"DefaultAckWait":                  fmt.Sprint(memphis.DefaultAckWait.Seconds()) + " s",
 		"DefaultAsyncProduce":             map[bool]string{false: "sync", true: "async"}[memphis.DefaultAsyncProduce],
 		"DefaultPullInterval":             secs(memphis.DefaultPullInterval),
 		"DefaultBatchSize":                strconv.Itoa(memphis.DefaultBatchSize),

@@ -45,7 +45,7 @@ func main() {
 		fmt.Printf("produced: hello #%d\n", i)
 	}
 
-	// ConsumeContext calls the handler with batches of messages until ctx
+	// ConsumeUntil calls the handler with batches of messages until ctx
 	// ends; the handler cancels it once it has seen all three.
 	consumer, err := station.CreateConsumer("reader")
 	if err != nil {
@@ -54,7 +54,7 @@ func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	received := 0
-	err = consumer.ConsumeContext(ctx, func(msgs []*memphis.Msg, err error, _ context.Context) {
+	err = consumer.ConsumeUntil(ctx, func(msgs []*memphis.Msg, err error, _ context.Context) {
 		if err != nil {
 			// A background failure, delivered with no messages.
 			log.Printf("consume: %v", err)
@@ -71,7 +71,7 @@ func main() {
 			cancel()
 		}
 	})
-	// ConsumeContext returns ctx's error when ctx ends, or the failure that
+	// ConsumeUntil returns ctx's error when ctx ends, or the failure that
 	// stopped it.
 	if received < want {
 		log.Fatalf("consumed %d of %d messages: %v", received, want, err)

@@ -80,10 +80,10 @@ func main() {
 		}
 	}()
 
-	// ConsumeContext blocks until ctx ends. The handler's context ends with
+	// ConsumeUntil blocks until ctx ends. The handler's context ends with
 	// it, so long work can stop early.
 	handled := 0
-	err = consumer.ConsumeContext(ctx, func(msgs []*memphis.Msg, err error, hctx context.Context) {
+	err = consumer.ConsumeUntil(ctx, func(msgs []*memphis.Msg, err error, hctx context.Context) {
 		if err != nil {
 			logger.Warn("consume", "err", err)
 			return
