@@ -34,16 +34,21 @@
 // A Conn makes Stations; a Station (or the Conn directly) makes Producers
 // and Consumers; a Consumer hands out Msgs.
 //
-//	Conn      connect.go     Connect, Close, connection status and broker updates
+//	Conn      connect.go     Connect, Close, connection status and events
+//	          requests.go    control requests to the broker and their timeouts
+//	          jetstream.go   the JetStream API calls the SDK makes itself
 //	          outbox.go      what is published while the connection is down
 //	          secrets.go     credentials kept out of printed values and errors
-//	Station   station.go     CreateStation, Destroy; retention and storage types
-//	Producer  producer.go    CreateProducer, Produce, Flush, the Conn.Produce cache
-//	          publish.go     the acknowledgements of produced messages (PubAck)
-//	Consumer  consumer.go    CreateConsumer and the consumer group
-//	          consume.go     Consume, ConsumeUntil, Messages
+//	Station   station.go     CreateStation, Destroy, the station table, broker updates
+//	Producer  producer.go    CreateProducer, Produce, ProduceAsync, Flush, Conn.Produce
+//	          acker.go       produces awaiting acknowledgement: slots, timeouts, Flush
+//	          callbacks.go   the goroutine that runs async callbacks, one at a time
+//	          puback.go      PubAck, the broker's acknowledgement, and its parser
+//	Consumer  consumer.go    CreateConsumer, the consumer group, Destroy
+//	          consume.go     Consume, ConsumeUntil, Messages, StopConsume
 //	          fetch.go       Fetch, Conn.FetchMessages
-//	          pull.go        the pull engine under all of them
+//	          pull.go        the pull engine under all of them: pullers and their depth
+//	          cache.go       the clients Conn.Produce and FetchMessages create on first use
 //	Msg       message.go     Data, DataDeserialized, headers, Ack, Nack, Delay, DeadLetter
 //	Headers   headers.go     the headers of produced and consumed messages
 //	schemas   schemas.go     CreateSchema, EnforceSchema, DetachSchema; validation
@@ -51,7 +56,9 @@
 //	options   options.go     every option, each naming its Default constant
 //	defaults  memphis.go     the Default constants (this file)
 //	errors    errors.go      sentinel errors, *OpError, *BrokerError, *SchemaError
-//	logging   logging.go     repeated failures summed up instead of repeated
+//	logging   logging.go     the default logger; repeated failures summed up
+//	internals names.go       name rules, ids and suffixes
+//	          usercode.go    how a call made from a handler or callback is told apart
 //	1.x       compat.go      what memphis.go 1.x exported that only old code needs
 //
 // # Producing
