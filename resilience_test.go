@@ -346,14 +346,7 @@ func TestStationDestroyedUnderLiveClient(t *testing.T) {
 	col.wait(t, 3, 10*time.Second)
 
 	// Another client destroys the station.
-	other := connect(t, b)
-	st, err := other.CreateStation(station)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Destroy(); err != nil {
-		t.Fatal(err)
-	}
+	destroyUnder(t, b, station)
 
 	select {
 	case err := <-consErrs:
@@ -408,14 +401,7 @@ func TestStationDestroyedBetweenPulls(t *testing.T) {
 	}
 	defer looper.StopConsume()
 
-	other := connect(t, b)
-	st, err := other.CreateStation(station)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Destroy(); err != nil {
-		t.Fatal(err)
-	}
+	destroyUnder(t, b, station)
 	if _, err := fetcher.FetchContext(testCtx(t, 20*time.Second), 1, false); !errors.Is(err, memphis.ErrStationUnreachable) {
 		t.Errorf("Fetch after the station was destroyed: %v, want ErrStationUnreachable", err)
 	}
