@@ -31,6 +31,7 @@ type Conn struct {
 	username string
 	log      *slog.Logger
 	acks     *acker
+	hooks    *hooks // nil without hooks
 
 	// mu guards the fields below. Lock order: Conn.mu, then a Producer's or
 	// Consumer's own mutex; no user callback runs while it is held.
@@ -59,7 +60,7 @@ func Connect(host, username string, options ...Option) (*Conn, error) {
 // ConnectContext connects to the broker at host as username; ctx bounds the
 // whole connection attempt. host may carry an http(s):// prefix and a port,
 // and may list several hosts of a cluster separated by commas.
-func ConnectContext(ctx context.Context, host, username string, options ...Option) (*Conn, error) {
+func ConnectContext(ctx context.Context, host, username string, options ...Option) (_ *Conn, err error) {
 	opts := defaultOptions()
 	opts.Host, opts.Username = host, username
 	for _, o := range options {
@@ -70,13 +71,27 @@ func ConnectContext(ctx context.Context, host, username string, options ...Optio
 			return nil, opErr("connect", "", fmt.Errorf("%w: %w", ErrInvalidOption, err))
 		}
 	}
+	h, err := newHooks(opts.Hooks)
+	if err != nil {
+		return nil, opErr("connect", "", err)
+	}
+	var c *Conn
+	if h != nil {
+		defer func() {
+			if err != nil {
+				c = nil
+			}
+			h.connected(c, cause(err))
+		}()
+	}
 	if err := opts.validate(); err != nil {
 		return nil, opErr("connect", "", err)
 	}
-	c := &Conn{
+	c = &Conn{
 		opts:        opts,
 		username:    username,
 		log:         opts.Logger,
+		hooks:       h,
 		producers:   make(map[clientKey]*Producer),
 		consumers:   make(map[clientKey]*Consumer),
 		live:        make(map[*Consumer]struct{}),
@@ -110,6 +125,15 @@ func ConnectContext(ctx context.Context, host, username string, options ...Optio
 	c.updatesSub = sub
 	c.log.Debug("memphis: connected", "server", c.nc.ConnectedUrl(), "connection_id", c.connID)
 	return c, nil
+}
+
+// cause is what an *OpError wraps: hooks get the cause of a failure.
+func cause(err error) error {
+	var oe *OpError
+	if errors.As(err, &oe) {
+		return oe.Err
+	}
+	return err
 }
 
 func defaultOptions() Options {
@@ -246,6 +270,9 @@ func (c *Conn) dial(ctx context.Context) error {
 			lost = fmt.Errorf("%w: %w", ErrConnectionLost, err)
 		}
 		c.acks.failAll(lost)
+		if h := c.hooks; h != nil {
+			h.disconnected(c, err)
+		}
 		if fn := c.opts.DisconnectHandler; fn != nil {
 			fn(c, err)
 		}
@@ -256,11 +283,17 @@ func (c *Conn) dial(ctx context.Context) error {
 		close(c.reconnected)
 		c.reconnected = make(chan struct{})
 		c.mu.Unlock()
+		if h := c.hooks; h != nil {
+			h.reconnected(c)
+		}
 		if fn := c.opts.ReconnectHandler; fn != nil {
 			fn(c)
 		}
 	}
 	nopts.ClosedCB = func(*nats.Conn) {
+		if h := c.hooks; h != nil {
+			h.closed(c)
+		}
 		if fn := c.opts.ClosedHandler; fn != nil {
 			fn(c)
 		}

@@ -65,6 +65,9 @@ func (r *consumeRun) signalStop() { r.stopOnce.Do(func() { close(r.stop) }) }
 // report hands a background failure to the goroutine that reports it,
 // never blocking a puller.
 func (r *consumeRun) report(err error) {
+	if h := r.c.conn.hooks; h != nil {
+		h.consumeFailed(r.c, err)
+	}
 	select {
 	case r.errs <- err:
 	default:
@@ -192,18 +195,34 @@ func (c *Consumer) Messages(ctx context.Context, opts ...ConsumingOpt) iter.Seq2
 					r.waiting.Store(false)
 				}
 			}
-			m := pending[0]
+			m, one := pending[0], pending[:1]
 			pending = pending[1:]
+			h := c.conn.hooks
+			if h != nil {
+				h.consumeMessages(c, one, ctx)
+			}
 			start := time.Now()
-			if !yield(m, nil) {
+			more := yield(m, nil)
+			d := time.Since(start)
+			if h != nil {
+				h.consumeHandled(c, one, d)
+			}
+			if !more {
 				return
 			}
-			r.handled(1, time.Since(start))
+			r.handled(1, d)
 		}
 	}
 }
 
-func (c *Consumer) startRun(handler ConsumeHandler, ctx context.Context, opts []ConsumingOpt) (*consumeRun, error) {
+func (c *Consumer) startRun(handler ConsumeHandler, ctx context.Context, opts []ConsumingOpt) (r *consumeRun, err error) {
+	if h := c.conn.hooks; h != nil {
+		defer func() {
+			if err != nil {
+				h.consumeFailed(c, err)
+			}
+		}()
+	}
 	if err := c.checkUsable(); err != nil {
 		return nil, err
 	}
@@ -214,7 +233,7 @@ func (c *Consumer) startRun(handler ConsumeHandler, ctx context.Context, opts []
 	if err != nil {
 		return nil, err
 	}
-	r := &consumeRun{
+	r = &consumeRun{
 		c: c, handler: handler, ctx: ctx,
 		out:  make(chan []*Msg, 2),
 		errs: make(chan error, errsBuffer),
@@ -331,9 +350,17 @@ func (r *consumeRun) dispatch() {
 			nakAll(carry)
 			return
 		}
+		ctx, h := r.handlerCtx(), c.conn.hooks
+		if h != nil {
+			h.consumeMessages(c, batch, ctx)
+		}
 		start := time.Now()
-		r.handler(batch, nil, r.handlerCtx())
-		r.handled(len(batch), time.Since(start))
+		r.handler(batch, nil, ctx)
+		d := time.Since(start)
+		r.handled(len(batch), d)
+		if h != nil {
+			h.consumeHandled(c, batch, d)
+		}
 	}
 }
 

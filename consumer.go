@@ -223,6 +223,9 @@ func (c *Conn) createConsumer(ctx context.Context, stationName, consumerName str
 	c.live[cons] = struct{}{}
 	c.consumers[clientKey{st.intern, name}] = cons
 	c.mu.Unlock()
+	if h := c.hooks; h != nil {
+		h.consumerCreated(cons)
+	}
 	return cons, nil
 }
 
@@ -352,6 +355,7 @@ func (c *Consumer) release() {
 	}
 	c.conn.releaseStation(c.st)
 	c.conn.mu.Lock()
+	_, announced := c.conn.live[c] // hooks heard of it when it joined live
 	delete(c.conn.live, c)
 	for k, cached := range c.conn.consumers {
 		if cached == c {
@@ -359,6 +363,9 @@ func (c *Consumer) release() {
 		}
 	}
 	c.conn.mu.Unlock()
+	if h := c.conn.hooks; h != nil && announced {
+		h.consumerClosed(c)
+	}
 }
 
 func (c *Consumer) checkUsable() error {

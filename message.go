@@ -1,6 +1,7 @@
 package memphis
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -27,6 +28,8 @@ type Msg struct {
 	metaOnce sync.Once
 	meta     *nats.MsgMetadata
 	metaErr  error
+
+	ctx context.Context // attached by HookConsumeMessage hooks; nil without
 }
 
 func newMsg(m *nats.Msg, c *Consumer, partition int) *Msg {
@@ -119,20 +122,30 @@ func (m *Msg) station() string {
 // Ack tells the broker the message is handled, so the consumer group does
 // not get it again.
 func (m *Msg) Ack() error {
+	var err error
 	if m.resent {
 		data, _ := json.Marshal(wire.PMAck{ID: m.resentID, CGName: m.resentCG})
-		return opErr("ack", m.station(), mapNATSErr(m.cons.conn.nc.Publish(wire.SubjPMAcks, data)))
+		err = mapNATSErr(m.cons.conn.nc.Publish(wire.SubjPMAcks, data))
+	} else {
+		err = mapNATSErr(m.raw.Ack())
 	}
-	return opErr("ack", m.station(), mapNATSErr(m.raw.Ack()))
+	if h := m.cons.conn.hooks; h != nil {
+		h.settled(m, SettleAck, err)
+	}
+	return opErr("ack", m.station(), err)
 }
 
 // Nack tells the broker the message was not handled; it is delivered again
 // at once (while MaxMsgDeliveries allows). A no-op on a re-sent dead-letter message.
 func (m *Msg) Nack() error {
-	if m.resent {
-		return nil
+	var err error
+	if !m.resent {
+		err = mapNATSErr(m.raw.Nak())
 	}
-	return opErr("nack", m.station(), mapNATSErr(m.raw.Nak()))
+	if h := m.cons.conn.hooks; h != nil {
+		h.settled(m, SettleNack, err)
+	}
+	return opErr("nack", m.station(), err)
 }
 
 // nakQuietly returns an unhandled message to its group.
@@ -152,29 +165,44 @@ func nakAll(msgs []*Msg) {
 // MaxMsgDeliveries allows). Re-sent dead-letter messages can not be delayed
 // (ErrNotSupported).
 func (m *Msg) Delay(d time.Duration) error {
-	if m.resent {
-		return opErr("delay", m.station(), fmt.Errorf("%w: a re-sent dead-letter message can not be delayed", ErrNotSupported))
+	var err error
+	switch {
+	case m.resent:
+		err = fmt.Errorf("%w: a re-sent dead-letter message can not be delayed", ErrNotSupported)
+	case d < 0:
+		err = fmt.Errorf("%w: delay %v is negative", ErrInvalidOption, d)
+	default:
+		err = mapNATSErr(m.raw.NakWithDelay(d))
 	}
-	if d < 0 {
-		return opErr("delay", m.station(), fmt.Errorf("%w: delay %v is negative", ErrInvalidOption, d))
+	if h := m.cons.conn.hooks; h != nil {
+		h.settled(m, SettleDelay, err)
 	}
-	return opErr("delay", m.station(), mapNATSErr(m.raw.NakWithDelay(d)))
+	return opErr("delay", m.station(), err)
 }
 
 // DeadLetter moves the message to the dead-letter station with a reason:
 // the consumer group does not get it again (other groups still do). A
 // no-op on a re-sent dead-letter message.
 func (m *Msg) DeadLetter(reason string) error {
+	err := m.deadLetter(reason)
+	if h := m.cons.conn.hooks; h != nil {
+		h.settled(m, SettleDeadLetter, err)
+	}
+	return opErr("dead letter", m.station(), err)
+}
+
+func (m *Msg) deadLetter(reason string) error {
 	if m.resent {
 		return nil
 	}
 	if err := m.raw.Term(); err != nil {
-		return opErr("dead letter", m.station(), mapNATSErr(err))
+		return mapNATSErr(err)
 	}
-	seq, err := m.GetSequenceNumber()
+	md, err := m.metadata()
 	if err != nil {
 		return err
 	}
+	seq := md.Sequence.Stream
 	// The broker needs a partition of at least 1: 0 would crash its handler
 	// (PROTOCOL Q13), so a legacy station's message is only terminated.
 	if m.partition < 1 {
@@ -188,5 +216,5 @@ func (m *Msg) DeadLetter(reason string) error {
 		Seq:         seq,
 	}
 	data, _ := json.Marshal(report)
-	return opErr("dead letter", m.station(), mapNATSErr(m.cons.conn.nc.Publish(wire.SubjNackedDLS, data)))
+	return mapNATSErr(m.cons.conn.nc.Publish(wire.SubjNackedDLS, data))
 }

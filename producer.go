@@ -189,6 +189,9 @@ func (p *Producer) Produce(message any, opts ...ProduceOpt) error {
 func (p *Producer) ProduceContext(ctx context.Context, message any, opts ...ProduceOpt) error {
 	o, err := produceOptions(opts)
 	if err != nil {
+		if h := p.conn.hooks; h != nil {
+			h.refusedAll(ctx, p, &o, err)
+		}
 		return opErr("produce", p.stationLabel(), err)
 	}
 	var errs []error
@@ -210,12 +213,15 @@ func (p *Producer) ProduceContext(ctx context.Context, message any, opts ...Prod
 // even Conn.Close — but while it runs, later callbacks wait.
 func (p *Producer) ProduceAsync(ctx context.Context, message any, done func(PubAck, error), opts ...ProduceOpt) error {
 	o, err := produceOptions(opts)
-	if err != nil {
-		return opErr("produce", p.stationLabel(), err)
-	}
 	o.AsyncProduce = true
-	if done == nil {
-		return opErr("produce", p.stationLabel(), fmt.Errorf("%w: done callback is nil", ErrInvalidOption))
+	if err == nil && done == nil {
+		err = fmt.Errorf("%w: done callback is nil", ErrInvalidOption)
+	}
+	if err != nil {
+		if h := p.conn.hooks; h != nil {
+			h.refusedAll(ctx, p, &o, err)
+		}
+		return opErr("produce", p.stationLabel(), err)
 	}
 	var errs []error
 	for _, t := range p.targets {
@@ -259,31 +265,23 @@ func produceOptions(opts []ProduceOpt) (ProduceOpts, error) {
 }
 
 func (p *Producer) produceTo(ctx context.Context, t *target, message any, o *ProduceOpts, done func(PubAck, error)) error {
-	if p.destroyed.Load() {
-		return ErrProducerDestroyed
-	}
-	a := p.conn.acks
-	if a.closing.Load() {
-		return ErrConnClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %w", ErrTimeout, err)
-	}
-	partition, err := choosePartition(t.st.partitionList(), o.PartitionKey, o.byKey, o.PartitionNumber, &t.rr)
+	partition, data, err := p.prepare(ctx, t, message, o)
+	h := p.conn.hooks
 	if err != nil {
-		return err
-	}
-	data, err := p.conn.encode(t.st, message)
-	if err != nil {
-		var se *SchemaError
-		if errors.As(err, &se) {
-			p.conn.reportSchemaFailure(t.st, p.name, partition, message, o.MsgHeaders.h, se)
+		if h != nil {
+			h.produceRefused(ctx, p, t, partition, o, err)
 		}
 		return err
 	}
-	hdr := p.header
+	a := p.conn.acks
+	hdr, own := p.header, false
 	if len(o.MsgHeaders.h) > 0 || o.MsgId != "" {
-		hdr = buildHeader(o.MsgHeaders.h, p.conn.connID, p.name, o.MsgId)
+		hdr, own = buildHeader(o.MsgHeaders.h, p.conn.connID, p.name, o.MsgId), true
+	}
+	var rec *ProduceRecord
+	if h != nil {
+		rec = h.produceStart(ctx, p, t.name, partition, len(data), o, hdr, own)
+		hdr = rec.headerBlock(hdr)
 	}
 	m := nats.Msg{Subject: t.st.subject(partition), Data: data, Header: hdr}
 	// The wait for room among pending produces is bounded by the ack wait
@@ -292,9 +290,12 @@ func (p *Producer) produceTo(ctx context.Context, t *target, message any, o *Pro
 	ackWait := time.Duration(o.AckWaitSec) * time.Second
 	req, err := a.acquire(ctx, ackWait)
 	if err != nil {
+		if h != nil {
+			h.produceEnd(rec, PubAck{}, err)
+		}
 		return err
 	}
-	req.producer, req.station, req.partition = p, t.st.intern, partition
+	req.producer, req.station, req.partition, req.rec = p, t.st.intern, partition, rec
 	req.done, req.sync = done, !o.AsyncProduce
 	if err := a.send(&m, req, ackWait); err != nil {
 		return err
@@ -304,6 +305,33 @@ func (p *Producer) produceTo(ctx context.Context, t *target, message any, o *Pro
 	}
 	_, err = a.wait(ctx, req)
 	return err
+}
+
+// prepare checks that a produce may go ahead and makes its payload: the
+// partition it goes to and the encoded (and validated) message.
+func (p *Producer) prepare(ctx context.Context, t *target, message any, o *ProduceOpts) (int, []byte, error) {
+	if p.destroyed.Load() {
+		return 0, nil, ErrProducerDestroyed
+	}
+	if p.conn.acks.closing.Load() {
+		return 0, nil, ErrConnClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, nil, fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	partition, err := choosePartition(t.st.partitionList(), o.PartitionKey, o.byKey, o.PartitionNumber, &t.rr)
+	if err != nil {
+		return 0, nil, err
+	}
+	data, err := p.conn.encode(t.st, message)
+	if err != nil {
+		var se *SchemaError
+		if errors.As(err, &se) {
+			p.conn.reportSchemaFailure(t.st, p.name, partition, message, o.MsgHeaders.h, se)
+		}
+		return partition, nil, err
+	}
+	return partition, data, nil
 }
 
 // asyncFailure wraps the failure of an async produce without a done
