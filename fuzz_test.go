@@ -47,6 +47,9 @@ func FuzzHeaders(f *testing.F) {
 		if !isInternalHeader(key) && got[key] != value {
 			t.Fatalf("header %q = %q, want %q", key, got[key], value)
 		}
+		if m.GetHeader(key) != got[key] {
+			t.Fatalf("GetHeader(%q) = %q, GetHeaders has %q", key, m.GetHeader(key), got[key])
+		}
 	})
 }
 

@@ -335,8 +335,11 @@ func TestHooksProduce(t *testing.T) {
 	msgs := fetchAll(t, cons, 3, 10*time.Second)
 	for _, m := range msgs {
 		h := m.GetHeaders()
-		if h["hook-header"] != "set by hp" {
-			t.Errorf("message %q: hook-header = %q, want the hook's value", m.Data(), h["hook-header"])
+		if h["hook-header"] != "set by hp" || m.GetHeader("hook-header") != "set by hp" {
+			t.Errorf("message %q: hook-header = %q (GetHeader %q), want the hook's value", m.Data(), h["hook-header"], m.GetHeader("hook-header"))
+		}
+		if m.GetHeader("$memphis_producedBy") != "" {
+			t.Error("GetHeader shows the SDK's own header")
 		}
 		if string(m.Data()) == "sync" && h["other"] != "kept" {
 			t.Errorf("the user's other header was lost: %v", h)

@@ -10,6 +10,10 @@ import (
 // Lag is how far a consumer group is behind its station, as the broker
 // counts it for the group's durable consumer on each partition.
 type Lag struct {
+	// Station is the consumer's station (lower-cased).
+	Station string
+	// Group is the consumer's group (lower-cased).
+	Group string
 	// Pending is the number of messages stored on the station that the
 	// group has not received yet: the lag proper. It does not count
 	// messages received and not yet acknowledged, nor those given back with
@@ -57,7 +61,7 @@ func (c *Consumer) Lag(ctx context.Context) (Lag, error) {
 	ctx, cancel := c.conn.requestCtx(ctx)
 	defer cancel()
 	parts := c.streamPartitions()
-	lag := Lag{Partitions: make([]PartitionLag, 0, len(parts))}
+	lag := Lag{Station: c.station, Group: c.group, Partitions: make([]PartitionLag, 0, len(parts))}
 	for _, p := range parts {
 		pl, err := c.partitionLag(ctx, p)
 		if err != nil {

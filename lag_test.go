@@ -39,6 +39,9 @@ func TestConsumerLag(t *testing.T) {
 	cons := mustConsumer(t, c, station, "g", memphis.BatchMaxWaitTime(100*time.Millisecond))
 
 	lag := mustLag(t, cons)
+	if lag.Station != station || lag.Group != "g" {
+		t.Errorf("lag names station %q group %q, want %q, g", lag.Station, lag.Group, station)
+	}
 	if lag.Pending != 0 || len(lag.Partitions) != 2 || lag.Partitions[0].Partition != 1 || lag.Partitions[1].Partition != 2 {
 		t.Fatalf("an empty station's lag: %+v", lag)
 	}

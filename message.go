@@ -65,6 +65,18 @@ func (m *Msg) GetHeaders() map[string]string {
 	return h
 }
 
+// GetHeader returns the first value of one of the headers GetHeaders
+// returns, or "": a single lookup, without building GetHeaders' map.
+func (m *Msg) GetHeader(key string) string {
+	if isInternalHeader(key) {
+		return ""
+	}
+	if v := m.raw.Header[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 func (m *Msg) metadata() (*nats.MsgMetadata, error) {
 	m.metaOnce.Do(func() {
 		if m.resent {
