@@ -20,15 +20,18 @@ all: lint test
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
-## test: every package with the race detector, against in-process brokers (what CI runs)
+## test: every package of both modules (the SDK's and otelmemphis') with the race detector, against in-process brokers (what CI runs)
+# otelmemphis/ is a module of its own, so ./... leaves it out: it is tested
+# (its example built and run too) from its own directory.
 test:
 	$(GO) test -race -count=1 -timeout 14m ./...
+	cd otelmemphis && $(GO) test -race -count=1 -timeout 5m ./...
 
 ## run: the quickstart example (in-process broker unless MEMPHIS_HOST is set)
 run:
 	$(GO) run ./examples/quickstart
 
-## lint: gofmt, go vet and staticcheck; any finding fails
+## lint: gofmt, go vet and staticcheck, on both modules; any finding fails
 lint: fmt vet staticcheck
 
 # Tracked and new (not ignored) Go files; plain find outside a git checkout.
@@ -39,6 +42,7 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+	cd otelmemphis && $(GO) vet ./...
 
 # staticcheck is installed with `go install` at the pinned version when it is
 # missing or another version is found.
@@ -46,6 +50,7 @@ staticcheck:
 	@$(GOBIN)/staticcheck -version 2>/dev/null | grep -q '($(STATICCHECK_VERSION:v%=%))' || \
 	  { echo "go install $(STATICCHECK)"; $(GO) install $(STATICCHECK); }
 	$(GOBIN)/staticcheck ./...
+	cd otelmemphis && $(GOBIN)/staticcheck ./...
 
 ## bench: SDK against raw nats.go JetStream on one in-process broker; prints one table of SDK/raw ratios
 # The raw `go test -bench` output is kept in BENCHOUT. A pipe hides go test's
