@@ -41,11 +41,13 @@
 //	          consume.go     Consume, ConsumeContext, Messages
 //	          fetch.go       Fetch, Conn.FetchMessages
 //	          pull.go        the pull engine under all of them
+//	          lag.go         Lag: how far the consumer group is behind
 //	Msg       message.go     Data, DataDeserialized, headers, Ack, Nack, Delay, DeadLetter
 //	Headers   headers.go     user headers for produced messages
 //	schemas   schemas.go     CreateSchema, EnforceSchema, DetachSchema; validation
 //	          partitions.go  PartitionForKey and partition choice
 //	options   options.go     every option, each naming its Default constant
+//	hooks     hooks.go       the Hook interfaces: observing produces, consumed messages, connections
 //	defaults  memphis.go     the Default constants (this file)
 //	errors    errors.go      sentinel errors, *OpError, *BrokerError, *SchemaError
 //
@@ -116,6 +118,16 @@
 // slog.Default(); the Logger option sends all of them, connection events at
 // Info and Debug included, to a logger of your choice, whose handler picks
 // the level. The SDK never prints and never panics on a runtime condition.
+//
+// # Observability
+//
+// The Hooks option gives a connection hooks: values implementing any of the
+// Hook… interfaces, told of every produce (before it is sent, and its
+// outcome), every consumed message, handler call and settlement, failures
+// of consuming and connection events (see Hook). Consumer.Lag asks the
+// broker how many messages the group has not received yet, per partition.
+// The module github.com/memphisdev/memphis.go/otelmemphis builds
+// OpenTelemetry tracing and metrics on both.
 //
 // All types are safe for concurrent use. Goroutines the SDK starts end when
 // their owner is closed: Conn.Close, Consumer.StopConsume, Consumer.Destroy.
