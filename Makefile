@@ -3,6 +3,12 @@
 GO          ?= go
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+# apidiff comes from golang.org/x/exp, which has no releases: a pinned commit.
+APIDIFF_VERSION := v0.0.0-20261120182113-8801fbdfac81
+# The official release whose API this module keeps, and a checkout of it;
+# empty means the module proxy's copy.
+OFFICIAL_VERSION := v1.3.2
+OFFICIAL    ?=
 GOBIN       ?= $(shell $(GO) env GOPATH)/bin
 FUZZTIME    ?= 30s
 BENCHTIME   ?= 2s
@@ -12,7 +18,7 @@ BENCHOUT    ?= /tmp/memphis-bench.txt
 SOAK        ?= 10m
 SOAKTIMEOUT ?= 20m
 
-.PHONY: all help test run lint fmt vet staticcheck bench cover integration devbroker fuzz soak
+.PHONY: all help test run lint fmt vet staticcheck apicompat bench cover integration devbroker fuzz soak
 
 all: lint test
 
@@ -31,8 +37,8 @@ test:
 run:
 	$(GO) run ./examples/quickstart
 
-## lint: gofmt, go vet and staticcheck, on both modules; any finding fails
-lint: fmt vet staticcheck
+## lint: gofmt, go vet and staticcheck on both modules, and apicompat; any finding fails
+lint: fmt vet staticcheck apicompat
 
 # Tracked and new (not ignored) Go files; plain find outside a git checkout.
 fmt:
@@ -51,6 +57,14 @@ staticcheck:
 	  { echo "go install $(STATICCHECK)"; $(GO) install $(STATICCHECK); }
 	$(GOBIN)/staticcheck ./...
 	cd otelmemphis && $(GOBIN)/staticcheck ./...
+
+## apicompat: the exported API against the official v1.3.2 (OFFICIAL=<checkout>, else the module proxy's)
+# Fails on an incompatible change not listed, with its reason, in
+# internal/apicompat/accepted.txt. apidiff is built at APIDIFF_VERSION into a
+# temporary directory, so neither go.mod nor GOBIN changes.
+apicompat:
+	$(GO) run ./internal/apicompat -apidiff $(APIDIFF_VERSION) -version $(OFFICIAL_VERSION) \
+	  -official "$(OFFICIAL)" -accepted internal/apicompat/accepted.txt
 
 ## bench: SDK against raw nats.go JetStream on one in-process broker; prints one table of SDK/raw ratios
 # The raw `go test -bench` output is kept in BENCHOUT. A pipe hides go test's

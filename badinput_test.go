@@ -227,8 +227,8 @@ func badInputs() []badInput {
 			_, err := e.conn.CreateStation("bad-input-x", memphis.Replicas(6))
 			return err
 		}},
-		{name: "station/zero partitions", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
-			_, err := e.conn.CreateStation("bad-input-x", memphis.PartitionsNumber(0))
+		{name: "station/negative partitions", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
+			_, err := e.conn.CreateStation("bad-input-x", memphis.PartitionsNumber(-1))
 			return err
 		}},
 		{name: "station/too many partitions", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
@@ -246,6 +246,13 @@ func badInputs() []badInput {
 		{name: "station/idempotency window beyond retention", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
 			_, err := e.conn.CreateStation("bad-input-x", memphis.RetentionVal(60), memphis.IdempotencyWindow(2*time.Minute))
 			return err
+		}},
+		{name: "station/negative timeout retry", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
+			_, err := e.conn.CreateStation("bad-input-x", memphis.StationTimeoutRetry(-1))
+			return err
+		}},
+		{name: "station/destroy with negative timeout retry", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
+			return e.station.Destroy(memphis.TimeoutRetry(-1))
 		}},
 		{name: "station/bad schema name", want: memphis.ErrInvalidName, call: func(e *badEnv) error {
 			_, err := e.conn.CreateStation("bad-input-x", memphis.SchemaName("no spaces!"))
@@ -268,6 +275,35 @@ func badInputs() []badInput {
 		{name: "producer/no stations", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
 			_, err := e.conn.CreateMultiStationProducer(nil, "p")
 			return err
+		}},
+		{name: "producer/station of another type", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
+			_, err := e.conn.CreateProducer(42, "p")
+			return err
+		}},
+		{name: "producer/nil station", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
+			_, err := e.conn.CreateProducer(nil, "p")
+			return err
+		}},
+		{name: "producer/negative timeout retry", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
+			_, err := e.station.CreateProducer("p", memphis.ProducerTimeoutRetry(-1))
+			return err
+		}},
+		{name: "produce/conn station of another type", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
+			return e.conn.Produce([]any{e.station.Name}, "p", ok, nil, nil)
+		}},
+		{name: "produce/reserved header in the map", want: memphis.ErrReservedHeader, call: func(e *badEnv) error {
+			h := memphis.Headers{MsgHeaders: map[string][]string{"trace": {"1"}, "$memphis_connectionId": {"forged"}}}
+			return e.producer.Produce(ok, memphis.MsgHeaders(h))
+		}},
+		{name: "produce/empty header key in the map", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
+			h := memphis.Headers{MsgHeaders: map[string][]string{"": {"v"}}}
+			return e.producer.Produce(ok, memphis.MsgHeaders(h))
+		}},
+		{name: "produce/empty message id", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
+			return e.producer.Produce(ok, memphis.MsgId(""))
+		}},
+		{name: "produce/empty message id through the cache", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
+			return e.conn.Produce(e.station.Name, "bad-input-producer", ok, nil, []memphis.ProduceOpt{memphis.MsgId("")})
 		}},
 		{name: "produce/reserved header", want: memphis.ErrReservedHeader, call: func(e *badEnv) error {
 			var h memphis.Headers
@@ -342,6 +378,9 @@ func badInputs() []badInput {
 		{name: "consumer/last messages below -1", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
 			return newConsumer(e, memphis.LastMessages(-2))
 		}},
+		{name: "consumer/negative timeout retry", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
+			return newConsumer(e, memphis.ConsumerTimeoutRetry(-1))
+		}},
 		{name: "fetch/zero batch", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
 			_, err := e.consumer.Fetch(0, false)
 			return err
@@ -355,7 +394,7 @@ func badInputs() []badInput {
 			return err
 		}},
 		{name: "fetchmessages/zero batch", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
-			_, err := e.conn.FetchMessages(e.station.Name(), "c", memphis.FetchBatchSize(0))
+			_, err := e.conn.FetchMessages(e.station.Name, "c", memphis.FetchBatchSize(0))
 			return err
 		}},
 		{name: "consume/nil handler", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
@@ -378,6 +417,9 @@ func badInputs() []badInput {
 		}},
 		{name: "schema/enforce on bad station", want: memphis.ErrInvalidName, call: func(e *badEnv) error {
 			return e.conn.EnforceSchema("person", "no spaces!")
+		}},
+		{name: "schema/detach with negative timeout retry", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
+			return e.conn.DetachSchema(e.station.Name, memphis.TimeoutRetry(-1))
 		}},
 	}
 }
@@ -437,7 +479,7 @@ func TestBadInputTable(t *testing.T) {
 			if err := fence.Destroy(); err != nil {
 				t.Fatal(err)
 			}
-			if sent := tap.until(t, mark, fence.Name()); len(sent) > 0 {
+			if sent := tap.until(t, mark, fence.Name); len(sent) > 0 {
 				t.Errorf("a call refused locally sent %d messages: %q", len(sent), sent)
 			}
 		})

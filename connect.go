@@ -25,6 +25,11 @@ import (
 // Conn is a connection to a Memphis broker. It is safe for concurrent use.
 // Create it with Connect and release it with Close.
 type Conn struct {
+	// ConnId is the id this connection registers its producers and
+	// consumers under, as in 1.x. The SDK keeps its own copy, so writing to
+	// it changes nothing; ConnectionID returns the same id.
+	ConnId string
+
 	opts     Options
 	nc       *nats.Conn
 	connID   string
@@ -107,7 +112,7 @@ func ConnectContext(ctx context.Context, host, username string, options ...Optio
 	if err != nil {
 		return nil, opErr("connect", "", err)
 	}
-	c.connID = id
+	c.connID, c.ConnId = id, id
 	c.acks = newAcker(c)
 	if err := c.dial(ctx); err != nil {
 		return nil, opErr("connect", "", err)
@@ -429,7 +434,9 @@ func (c *Conn) requestCtx(ctx context.Context) (context.Context, context.CancelF
 	return context.WithTimeout(ctx, c.opts.RequestTimeout)
 }
 
-// request sends a control-plane request and returns the reply body.
+// request sends a control-plane request and returns the reply body. A
+// request that timed out is sent again as many times as the TimeoutRetry
+// count ctx carries (see withTimeoutRetries), while ctx lasts.
 func (c *Conn) request(ctx context.Context, subject string, body any) ([]byte, error) {
 	if c.isClosed() {
 		return nil, ErrConnClosed
@@ -438,13 +445,49 @@ func (c *Conn) request(ctx context.Context, subject string, body any) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := c.requestCtx(ctx)
-	defer cancel()
-	msg, err := c.nc.RequestWithContext(ctx, subject, data)
-	if err != nil {
-		return nil, mapNATSErr(err)
+	retries, _ := ctx.Value(timeoutRetriesKey{}).(int)
+	for attempt := 0; ; attempt++ {
+		rctx, cancel := c.requestCtx(ctx)
+		msg, err := c.nc.RequestWithContext(rctx, subject, data)
+		cancel()
+		if err == nil {
+			return msg.Data, nil
+		}
+		timedOut := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
+		if !timedOut || attempt >= retries || ctx.Err() != nil {
+			return nil, mapNATSErr(err)
+		}
+		c.log.Debug("memphis: request timed out; sending it again", "subject", subject, "attempt", attempt+2)
 	}
-	return msg.Data, nil
+}
+
+// timeoutRetriesKey carries a 1.x TimeoutRetry count in a context from the
+// call that took it down to request, through calls that take a context and
+// nothing else.
+type timeoutRetriesKey struct{}
+
+func withTimeoutRetries(ctx context.Context, retries int) context.Context {
+	if retries <= 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, timeoutRetriesKey{}, retries)
+}
+
+// requestOptionsContext applies 1.x RequestOpts to ctx.
+func requestOptionsContext(ctx context.Context, options []RequestOpt) (context.Context, error) {
+	var o RequestOpts
+	for _, opt := range options {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&o); err != nil {
+			return ctx, fmt.Errorf("%w: %w", ErrInvalidOption, err)
+		}
+	}
+	if o.TimeoutRetries < 0 {
+		return ctx, fmt.Errorf("%w: timeout retries %d is negative", ErrInvalidOption, o.TimeoutRetries)
+	}
+	return withTimeoutRetries(ctx, o.TimeoutRetries), nil
 }
 
 // requestText sends a request whose reply is empty on success and plain

@@ -258,8 +258,8 @@ func (c *Consumer) startRun(handler ConsumeHandler, ctx context.Context, opts []
 	c.run = r
 	c.mu.Unlock()
 	partitions := c.streamPartitions()
-	if co.PartitionNumber != 0 {
-		partitions = []int{co.PartitionNumber}
+	if co.ConsumerPartitionNumber != 0 {
+		partitions = []int{co.ConsumerPartitionNumber}
 	}
 	for _, p := range partitions {
 		r.pullers.Add(1)

@@ -122,8 +122,8 @@ func TestConsumerGroupSharesMessages(t *testing.T) {
 	p := mustProducer(t, c, station, "p")
 	c1 := mustConsumer(t, c, station, "m1", memphis.ConsumerGroup("Workers"), memphis.BatchSize(5))
 	c2 := mustConsumer(t, c, station, "m2", memphis.ConsumerGroup("workers"), memphis.BatchSize(5))
-	if c1.ConsumerGroup() != "workers" {
-		t.Errorf("group = %q", c1.ConsumerGroup())
+	if c1.ConsumerGroup != "workers" {
+		t.Errorf("group = %q", c1.ConsumerGroup)
 	}
 	col1, col2 := newCollector(), newCollector()
 	if err := c1.Consume(col1.handler); err != nil {

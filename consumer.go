@@ -17,7 +17,32 @@ import (
 // Consumer reads a station's messages as a member of a consumer group. Use
 // Consume (a callback loop), ConsumeContext, Messages (an iterator) or Fetch
 // (one batch). It is safe for concurrent use.
+//
+// Its exported fields tell how it was created, as in 1.x. The SDK keeps its
+// own copy, so writing to them changes nothing.
 type Consumer struct {
+	// Name is the consumer's name as registered (lower-cased, with the
+	// suffix ConsumerGenUniqueSuffix added).
+	Name string
+	// ConsumerGroup is the consumer's group (lower-cased).
+	ConsumerGroup string
+	// PullInterval, BatchSize, BatchMaxTimeToWait, MaxAckTime,
+	// MaxMsgDeliveries, StartConsumeFromSequence and LastMessages are the
+	// options the consumer was created with (see ConsumerOpts).
+	PullInterval             time.Duration
+	BatchSize                int
+	BatchMaxTimeToWait       time.Duration
+	MaxAckTime               time.Duration
+	MaxMsgDeliveries         int
+	StartConsumeFromSequence uint64
+	LastMessages             int64
+	// PartitionGenerator takes the station's partitions in turn; nil for a
+	// station without partitions. The SDK does not use it.
+	//
+	// Deprecated: Partitions lists the partitions; Fetch already takes them
+	// in turn.
+	PartitionGenerator *RoundRobinProducerConsumerGenerator
+
 	conn       *Conn
 	name       string // lower-cased
 	group      string // lower-cased consumer group
@@ -51,12 +76,6 @@ type Consumer struct {
 // Consume or Fetch; the broker keeps them, so more can be re-sent later.
 const resentBuffer = 1000
 
-// Name is the consumer's name as registered (lower-cased).
-func (c *Consumer) Name() string { return c.name }
-
-// ConsumerGroup is the consumer's group (lower-cased).
-func (c *Consumer) ConsumerGroup() string { return c.group }
-
 // Station is the name of the consumer's station.
 func (c *Consumer) Station() string { return c.station }
 
@@ -74,6 +93,7 @@ func (c *Conn) CreateConsumer(stationName, consumerName string, opts ...Consumer
 // checked before anything is sent.
 func (c *Conn) CreateConsumerContext(ctx context.Context, stationName, consumerName string, opts ...ConsumerOpt) (*Consumer, error) {
 	o := defaultConsumerOpts()
+	o.Name, o.StationName = consumerName, stationName
 	for _, opt := range opts {
 		if opt == nil {
 			continue
@@ -82,7 +102,7 @@ func (c *Conn) CreateConsumerContext(ctx context.Context, stationName, consumerN
 			return nil, opErr("create consumer", stationName, fmt.Errorf("%w: %w", ErrInvalidOption, err))
 		}
 	}
-	return c.createConsumer(ctx, stationName, consumerName, o)
+	return c.createConsumer(ctx, o)
 }
 
 // CreateConsumer registers a consumer on the station.
@@ -128,12 +148,15 @@ func (o *ConsumerOpts) validate() error {
 		return invalid("last messages %d is below -1", o.LastMessages)
 	case o.StartConsumeFromSequence > 1 && o.LastMessages > -1:
 		return invalid("give StartConsumeFromSeq or LastMessages, not both")
+	case o.TimeoutRetry < 0:
+		return invalid("timeout retries %d is negative", o.TimeoutRetry)
 	}
 	return nil
 }
 
-func (c *Conn) createConsumer(ctx context.Context, stationName, consumerName string, o ConsumerOpts) (*Consumer, error) {
+func (c *Conn) createConsumer(ctx context.Context, o ConsumerOpts) (*Consumer, error) {
 	op := "create consumer"
+	stationName, consumerName := o.StationName, o.Name
 	if o.GenUniqueSuffix {
 		suffix, err := randomSuffix()
 		if err != nil {
@@ -177,7 +200,7 @@ func (c *Conn) createConsumer(ctx context.Context, stationName, consumerName str
 		AppID:                    c.connID,
 		SDKLang:                  "go",
 	}
-	reply, err := c.request(ctx, wire.SubjConsumerCreations, req)
+	reply, err := c.request(withTimeoutRetries(ctx, o.TimeoutRetry), wire.SubjConsumerCreations, req)
 	if err != nil {
 		return nil, opErr(op, station, err)
 	}
@@ -194,6 +217,12 @@ func (c *Conn) createConsumer(ctx context.Context, stationName, consumerName str
 		return nil, opErr(op, station, err)
 	}
 	cons := &Consumer{
+		Name: name, ConsumerGroup: group,
+		PullInterval: o.PullInterval, BatchSize: o.BatchSize, BatchMaxTimeToWait: o.BatchMaxTimeToWait,
+		MaxAckTime: o.MaxAckTime, MaxMsgDeliveries: o.MaxMsgDeliveries,
+		StartConsumeFromSequence: o.StartConsumeFromSequence, LastMessages: o.LastMessages,
+		PartitionGenerator: newRoundRobinGenerator(resp.PartitionsUpdate.PartitionsList),
+
 		conn: c, name: name, group: group, durable: wire.InternalName(group), station: station,
 		st: st, opts: o, partitions: resp.PartitionsUpdate.PartitionsList,
 		resent: make(chan *Msg, resentBuffer),
@@ -307,8 +336,14 @@ func (c *Consumer) onResent(m *nats.Msg) {
 }
 
 // Destroy stops the consumer and unregisters it. It is DestroyContext with
-// context.Background.
-func (c *Consumer) Destroy() error { return c.DestroyContext(context.Background()) }
+// context.Background; the options are those of 1.x (TimeoutRetry).
+func (c *Consumer) Destroy(options ...RequestOpt) error {
+	ctx, err := requestOptionsContext(context.Background(), options)
+	if err != nil {
+		return opErr("destroy consumer", c.station, err)
+	}
+	return c.DestroyContext(ctx)
+}
 
 // DestroyContext stops consuming, returns unhandled buffered messages to the
 // group, and unregisters the consumer. When the last member of a group is
@@ -389,16 +424,16 @@ func (c *Consumer) consumingOptions(opts []ConsumingOpt) (ConsumingOpts, error) 
 			return o, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 		}
 	}
-	byKey := o.byKey || o.PartitionKey != ""
-	if byKey && o.PartitionNumber != 0 {
+	byKey := o.byKey || o.ConsumerPartitionKey != ""
+	if byKey && o.ConsumerPartitionNumber != 0 {
 		return o, fmt.Errorf("%w: give a partition key or a partition number, not both", ErrInvalidOption)
 	}
-	if o.PartitionNumber != 0 || byKey {
-		p, err := choosePartition(c.partitions, o.PartitionKey, byKey, o.PartitionNumber, &c.rr)
+	if o.ConsumerPartitionNumber != 0 || byKey {
+		p, err := choosePartition(c.partitions, o.ConsumerPartitionKey, byKey, o.ConsumerPartitionNumber, &c.rr)
 		if err != nil {
 			return o, err
 		}
-		o.PartitionNumber, o.PartitionKey, o.byKey = p, "", false
+		o.ConsumerPartitionNumber, o.ConsumerPartitionKey, o.byKey = p, "", false
 	}
 	return o, nil
 }

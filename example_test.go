@@ -103,7 +103,7 @@ func ExampleConn_CreateStation() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(station.Name())
+	fmt.Println(station.Name)
 
 	_, err = conn.CreateStation("orders") // exists: not an error
 	fmt.Println(err)

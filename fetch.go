@@ -55,6 +55,7 @@ func (c *Consumer) fetch(ctx context.Context, batchSize int, prefetch bool, opts
 	if err != nil {
 		return nil, err
 	}
+	part := co.ConsumerPartitionNumber
 	msgs := make([]*Msg, 0, batchSize)
 resent:
 	for len(msgs) < batchSize {
@@ -66,14 +67,14 @@ resent:
 		}
 	}
 	if len(msgs) < batchSize {
-		more, err := c.fetchPartition(ctx, co.PartitionNumber, batchSize-len(msgs))
+		more, err := c.fetchPartition(ctx, part, batchSize-len(msgs))
 		if err != nil && len(msgs) == 0 {
 			return nil, err
 		}
 		msgs = append(msgs, more...)
 	}
 	if prefetch {
-		c.startPrefetch(co.PartitionNumber, batchSize)
+		c.startPrefetch(part, batchSize)
 	}
 	return msgs, nil
 }
@@ -151,7 +152,13 @@ func (c *Conn) FetchMessages(stationName, consumerName string, opts ...FetchOpt)
 // effect when the consumer is created; later calls with the same station
 // and consumer name reuse it as it is.
 func (c *Conn) FetchMessagesContext(ctx context.Context, stationName, consumerName string, opts ...FetchOpt) ([]*Msg, error) {
-	o := FetchOpts{ConsumerOpts: defaultConsumerOpts(), BatchSize: DefaultBatchSize}
+	d := defaultConsumerOpts()
+	o := FetchOpts{
+		ConsumerName: consumerName, StationName: stationName,
+		BatchMaxTimeToWait: d.BatchMaxTimeToWait, MaxAckTime: d.MaxAckTime, MaxMsgDeliveries: d.MaxMsgDeliveries,
+		StartConsumeFromSequence: d.StartConsumeFromSequence, LastMessages: d.LastMessages,
+		BatchSize: DefaultBatchSize,
+	}
 	for _, opt := range opts {
 		if opt == nil {
 			continue
@@ -160,23 +167,33 @@ func (c *Conn) FetchMessagesContext(ctx context.Context, stationName, consumerNa
 			return nil, opErr("fetch", stationName, fmt.Errorf("%w: %w", ErrInvalidOption, err))
 		}
 	}
-	o.ConsumerOpts.BatchSize = o.BatchSize
-	key := clientKey{wire.InternalName(stationName), lowerASCII(consumerName)}
+	co := d
+	co.Name, co.StationName = o.ConsumerName, o.StationName
+	co.ConsumerGroup = o.ConsumerGroup
+	co.BatchSize = o.BatchSize
+	co.BatchMaxTimeToWait = o.BatchMaxTimeToWait
+	co.MaxAckTime = o.MaxAckTime
+	co.MaxMsgDeliveries = o.MaxMsgDeliveries
+	co.GenUniqueSuffix = o.GenUniqueSuffix
+	co.ErrHandler = o.ErrHandler
+	co.StartConsumeFromSequence = o.StartConsumeFromSequence
+	co.LastMessages = o.LastMessages
+	key := clientKey{wire.InternalName(o.StationName), lowerASCII(o.ConsumerName)}
 	c.mu.Lock()
 	cons := c.consumers[key]
 	c.mu.Unlock()
 	if cons == nil || cons.checkUsable() != nil {
 		var err error
-		if cons, err = c.createConsumer(ctx, stationName, consumerName, o.ConsumerOpts); err != nil {
+		if cons, err = c.createConsumer(ctx, co); err != nil {
 			return nil, err
 		}
 	}
 	var copts []ConsumingOpt
-	if o.byKey || o.PartitionKey != "" {
-		copts = append(copts, ConsumerPartitionKey(o.PartitionKey))
+	if o.byKey || o.FetchPartitionKey != "" {
+		copts = append(copts, ConsumerPartitionKey(o.FetchPartitionKey))
 	}
-	if o.PartitionNumber != 0 {
-		copts = append(copts, ConsumerPartitionNumber(o.PartitionNumber))
+	if o.FetchPartitionNumber != 0 {
+		copts = append(copts, ConsumerPartitionNumber(o.FetchPartitionNumber))
 	}
 	return cons.FetchContext(ctx, o.BatchSize, o.Prefetch, copts...)
 }

@@ -16,7 +16,7 @@ import (
 
 // FuzzHeaders: any key and value either goes into the headers or is refused
 // with a typed error; reserved keys never get in, and the SDK's own headers
-// never reach a consumer's GetHeaders.
+// never reach a consumer's GetHeaders (the message id does, as in 1.x).
 func FuzzHeaders(f *testing.F) {
 	for _, s := range [][2]string{{"k", "v"}, {"", ""}, {"$memphis_x", "v"}, {"msg-id", "1"}, {"Nats-Msg-Id", "x"}, {"ü\x00", "\xff"}} {
 		f.Add(s[0], s[1])
@@ -36,15 +36,22 @@ func FuzzHeaders(f *testing.F) {
 		case err != nil:
 			t.Fatalf("key %q refused: %v", key, err)
 		}
-		hdr := buildHeader(h.h, "conn", "prod", value)
+		if err := checkHeaders(h.MsgHeaders); err != nil {
+			t.Fatalf("Add accepted %q but Produce would refuse it: %v", key, err)
+		}
+		hdr := buildHeader(h.MsgHeaders, "conn", "prod", value)
 		m := newMsg(&nats.Msg{Subject: "s", Header: hdr}, nil, 1)
 		got := m.GetHeaders()
 		for k := range got {
-			if isInternalHeader(k) {
+			if isHiddenHeader(k) {
 				t.Fatalf("internal header %q reached GetHeaders", k)
 			}
 		}
-		if !isInternalHeader(key) && got[key] != value {
+		// An empty id is no id, so then only the user's own value shows.
+		if value != "" && got[wire.HdrMsgID] != value {
+			t.Fatalf("msg-id = %q, want %q", got[wire.HdrMsgID], value)
+		}
+		if !isHiddenHeader(key) && key != wire.HdrMsgID && got[key] != value {
 			t.Fatalf("header %q = %q, want %q", key, got[key], value)
 		}
 		if m.GetHeader(key) != got[key] {

@@ -70,7 +70,10 @@ type HookConnClosed interface {
 // a message the schema rejects, a destroyed producer, a closed connection,
 // a done context) is reported too: OnProduceStart sees what is known (the
 // partition may be 0 and the size 0), headers it sets are not sent, and
-// OnProduceEnd follows at once with the reason.
+// OnProduceEnd follows at once with the reason. So is a Conn.Produce whose
+// options are refused before its cached producer is made, under the names
+// it was given. (A Conn.Produce whose station argument is of no station
+// type produces to no station, and is not reported.)
 type HookProduceStart interface {
 	OnProduceStart(r *ProduceRecord)
 }
@@ -249,7 +252,7 @@ func (r *ProduceRecord) headerBlock(hdr nats.Header) nats.Header {
 // user gave, or one a hook set), or "". The SDK's own headers are not
 // shown.
 func (r *ProduceRecord) Header(key string) string {
-	if isInternalHeader(key) {
+	if isHiddenHeader(key) {
 		return ""
 	}
 	if v := r.header[key]; len(v) > 0 {
@@ -374,12 +377,12 @@ func (h *hooks) closed(c *Conn) {
 // produceStart makes the record of one produce and runs the start hooks;
 // nil when no produce hook is set. hdr is the message's header block, owned
 // if it was made for this message alone (so hooks may write to it).
-func (h *hooks) produceStart(ctx context.Context, p *Producer, station string, partition, size int,
+func (h *hooks) produceStart(ctx context.Context, producer, station string, partition, size int,
 	o *ProduceOpts, hdr nats.Header, owned bool) *ProduceRecord {
 	if len(h.onProduceStart) == 0 && len(h.onProduceEnd) == 0 {
 		return nil
 	}
-	r := &ProduceRecord{Context: ctx, Station: station, Partition: partition, Producer: p.name, Size: size,
+	r := &ProduceRecord{Context: ctx, Station: station, Partition: partition, Producer: producer, Size: size,
 		MsgID: o.MsgId, Async: o.AsyncProduce, header: hdr, owned: owned, start: time.Now()}
 	for _, x := range h.onProduceStart {
 		x.OnProduceStart(r)
@@ -404,8 +407,8 @@ func (h *hooks) produceEnd(r *ProduceRecord, ack PubAck, err error) {
 
 // produceRefused reports a produce to one station refused before it was
 // sent: a start and, at once, its end.
-func (h *hooks) produceRefused(ctx context.Context, p *Producer, t *target, partition int, o *ProduceOpts, err error) {
-	r := h.produceStart(ctx, p, t.name, partition, 0, o, nil, false)
+func (h *hooks) produceRefused(ctx context.Context, producer, station string, partition int, o *ProduceOpts, err error) {
+	r := h.produceStart(ctx, producer, station, partition, 0, o, nil, false)
 	h.produceEnd(r, PubAck{}, err)
 }
 
@@ -413,7 +416,7 @@ func (h *hooks) produceRefused(ctx context.Context, p *Producer, t *target, part
 // options), once for each of the producer's stations.
 func (h *hooks) refusedAll(ctx context.Context, p *Producer, o *ProduceOpts, err error) {
 	for _, t := range p.targets {
-		h.produceRefused(ctx, p, t, 0, o, err)
+		h.produceRefused(ctx, p.name, t.name, 0, o, err)
 	}
 }
 

@@ -14,9 +14,9 @@ import (
 	"github.com/memphisdev/memphis.go/internal/testenv"
 )
 
-// recorder is a hook implementing every hook interface: it keeps what it
+// hookRecorder is a hook implementing every hook interface: it keeps what it
 // saw, and wakes waiters on every event.
-type recorder struct {
+type hookRecorder struct {
 	mu       sync.Mutex
 	events   []string // "connect", "disconnect", "reconnect", "closed", "new consumer", "consumer closed"
 	starts   []*memphis.ProduceRecord
@@ -58,9 +58,9 @@ type settled struct {
 	err error
 }
 
-func newRecorder() *recorder { return &recorder{news: make(chan struct{}, 1)} }
+func newHookRecorder() *hookRecorder { return &hookRecorder{news: make(chan struct{}, 1)} }
 
-func (r *recorder) record(fn func()) {
+func (r *hookRecorder) record(fn func()) {
 	r.mu.Lock()
 	fn()
 	r.mu.Unlock()
@@ -71,7 +71,7 @@ func (r *recorder) record(fn func()) {
 }
 
 // await blocks until cond (run under the lock) holds or d passes.
-func (r *recorder) await(t testing.TB, d time.Duration, what string, cond func() bool) {
+func (r *hookRecorder) await(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
@@ -92,7 +92,7 @@ func (r *recorder) await(t testing.TB, d time.Duration, what string, cond func()
 
 type hookKey string
 
-func (r *recorder) OnConnect(c *memphis.Conn, err error) {
+func (r *hookRecorder) OnConnect(c *memphis.Conn, err error) {
 	r.record(func() {
 		r.events = append(r.events, "connect")
 		if err != nil {
@@ -101,19 +101,19 @@ func (r *recorder) OnConnect(c *memphis.Conn, err error) {
 	})
 }
 
-func (r *recorder) OnDisconnect(c *memphis.Conn, err error) {
+func (r *hookRecorder) OnDisconnect(c *memphis.Conn, err error) {
 	r.record(func() { r.events = append(r.events, "disconnect") })
 }
 
-func (r *recorder) OnReconnect(c *memphis.Conn) {
+func (r *hookRecorder) OnReconnect(c *memphis.Conn) {
 	r.record(func() { r.events = append(r.events, "reconnect") })
 }
 
-func (r *recorder) OnConnClosed(c *memphis.Conn) {
+func (r *hookRecorder) OnConnClosed(c *memphis.Conn) {
 	r.record(func() { r.events = append(r.events, "closed") })
 }
 
-func (r *recorder) OnProduceStart(p *memphis.ProduceRecord) {
+func (r *hookRecorder) OnProduceStart(p *memphis.ProduceRecord) {
 	// Mark the record's context, so that OnProduceEnd can check it gets the
 	// context this hook left.
 	p.Context = context.WithValue(p.Context, hookKey("start"), p)
@@ -123,7 +123,7 @@ func (r *recorder) OnProduceStart(p *memphis.ProduceRecord) {
 	r.record(func() { r.starts = append(r.starts, p) })
 }
 
-func (r *recorder) OnProduceEnd(p *memphis.ProduceRecord, ack memphis.PubAck, d time.Duration, err error) {
+func (r *hookRecorder) OnProduceEnd(p *memphis.ProduceRecord, ack memphis.PubAck, d time.Duration, err error) {
 	if r.onEnd != nil {
 		r.onEnd(p, err)
 	}
@@ -135,39 +135,39 @@ func (r *recorder) OnProduceEnd(p *memphis.ProduceRecord, ack memphis.PubAck, d 
 	})
 }
 
-func (r *recorder) OnNewConsumer(c *memphis.Consumer) {
+func (r *hookRecorder) OnNewConsumer(c *memphis.Consumer) {
 	if r.onNew != nil {
 		r.onNew(c)
 	}
 	r.record(func() { r.events = append(r.events, "new consumer") })
 }
 
-func (r *recorder) OnConsumerClosed(c *memphis.Consumer) {
+func (r *hookRecorder) OnConsumerClosed(c *memphis.Consumer) {
 	if r.onClose != nil {
 		r.onClose(c)
 	}
 	r.record(func() { r.events = append(r.events, "consumer closed") })
 }
 
-func (r *recorder) OnConsumeMessage(ctx context.Context, c *memphis.Consumer, m *memphis.Msg) context.Context {
+func (r *hookRecorder) OnConsumeMessage(ctx context.Context, c *memphis.Consumer, m *memphis.Msg) context.Context {
 	r.record(func() { r.messages = append(r.messages, consumed{c, m, ctx}) })
 	return context.WithValue(ctx, hookKey("msg"), m)
 }
 
-func (r *recorder) OnConsumeHandled(c *memphis.Consumer, msgs []*memphis.Msg, d time.Duration) {
+func (r *hookRecorder) OnConsumeHandled(c *memphis.Consumer, msgs []*memphis.Msg, d time.Duration) {
 	msgs = slices.Clone(msgs)
 	r.record(func() { r.handled = append(r.handled, handledBatch{msgs, d}) })
 }
 
-func (r *recorder) OnConsumeSettle(c *memphis.Consumer, m *memphis.Msg, s memphis.Settle, err error) {
+func (r *hookRecorder) OnConsumeSettle(c *memphis.Consumer, m *memphis.Msg, s memphis.Settle, err error) {
 	r.record(func() { r.settles = append(r.settles, settled{m, s, err}) })
 }
 
-func (r *recorder) OnConsumeError(c *memphis.Consumer, err error) {
+func (r *hookRecorder) OnConsumeError(c *memphis.Consumer, err error) {
 	r.record(func() { r.errs = append(r.errs, err) })
 }
 
-func (r *recorder) count(event string) int {
+func (r *hookRecorder) count(event string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
@@ -181,7 +181,7 @@ func (r *recorder) count(event string) int {
 
 // sawKind reports whether a hook saw a failure matching want since mark
 // (an index into errs).
-func (r *recorder) sawKind(mark int, want error) bool {
+func (r *hookRecorder) sawKind(mark int, want error) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, err := range r.errs[mark:] {
@@ -192,13 +192,13 @@ func (r *recorder) sawKind(mark int, want error) bool {
 	return false
 }
 
-func (r *recorder) errMark() int {
+func (r *hookRecorder) errMark() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.errs)
 }
 
-// Compile-time proof that recorder is every kind of hook.
+// Compile-time proof that hookRecorder is every kind of hook.
 var _ interface {
 	memphis.HookConnect
 	memphis.HookDisconnect
@@ -212,7 +212,7 @@ var _ interface {
 	memphis.HookConsumeHandled
 	memphis.HookConsumeSettle
 	memphis.HookConsumeError
-} = (*recorder)(nil)
+} = (*hookRecorder)(nil)
 
 func TestHooksRefuseValueThatIsNoHook(t *testing.T) {
 	b := testenv.Start(t)
@@ -233,7 +233,7 @@ func TestHooksRefuseValueThatIsNoHook(t *testing.T) {
 // are not written to.
 func TestHooksProduce(t *testing.T) {
 	b := testenv.Start(t)
-	rec := newRecorder()
+	rec := newHookRecorder()
 	rec.onStart = func(r *memphis.ProduceRecord) {
 		if err := r.SetHeader("hook-header", "set by "+r.Producer); err != nil {
 			t.Errorf("SetHeader: %v", err)
@@ -352,7 +352,7 @@ func TestHooksProduce(t *testing.T) {
 // is the message's; handler calls and settlements are reported.
 func TestHooksConsume(t *testing.T) {
 	b := testenv.Start(t)
-	rec := newRecorder()
+	rec := newHookRecorder()
 	c := connect(t, b, memphis.Hooks(rec))
 	station := testenv.Name(t, "hooks-consume")
 	if _, err := c.CreateStation(station, memphis.PartitionsNumber(3)); err != nil {
@@ -508,7 +508,7 @@ func TestHooksConsume(t *testing.T) {
 // takes the consumer's lock and sends requests.
 func TestHooksConsumerLifecycleAndNoLocks(t *testing.T) {
 	b := testenv.Start(t)
-	rec := newRecorder()
+	rec := newHookRecorder()
 	lagErrs := make(chan error, 2)
 	rec.onNew = func(c *memphis.Consumer) {
 		_, err := c.Lag(context.Background())
@@ -538,7 +538,7 @@ func TestHooksConsumerLifecycleAndNoLocks(t *testing.T) {
 // TestHooksConnectionEvents: connect, disconnect, reconnect and closed.
 func TestHooksConnectionEvents(t *testing.T) {
 	b := testenv.Local(t)
-	rec := newRecorder()
+	rec := newHookRecorder()
 	c, err := memphis.Connect(b.Host, b.Username, append(credentials(b), memphis.Hooks(rec),
 		memphis.ReconnectInterval(50*time.Millisecond))...)
 	if err != nil {
@@ -570,7 +570,7 @@ func TestHooksConnectionEvents(t *testing.T) {
 // consumers or schemas are control-plane calls, which hooks do not see.)
 func TestHooksSeeBadInput(t *testing.T) {
 	b := testenv.Start(t)
-	rec := newRecorder()
+	rec := newHookRecorder()
 	hook := memphis.Hooks(rec)
 	conn := connect(t, b, hook)
 	station, err := conn.CreateStation(testenv.Name(t, "hooks-bad"), memphis.PartitionsNumber(3))
@@ -618,6 +618,8 @@ func hooked(name string) bool {
 		return false
 	case "connect/hook implementing no hook interface": // the hooks themselves are refused
 		return false
+	case "produce/conn station of another type": // names no station to produce to
+		return false
 	}
 	for _, p := range []string{"connect/", "produce/", "fetch/", "consume/"} {
 		if strings.HasPrefix(name, p) {
@@ -629,7 +631,7 @@ func hooked(name string) bool {
 
 // sawFailures checks that the hooks saw every kind of failure a load run
 // reported to its callers and handlers, at least as often.
-func (r *recorder) sawFailures(t *testing.T, l *ledger) {
+func (r *hookRecorder) sawFailures(t *testing.T, l *ledger) {
 	t.Helper()
 	kinds := []error{memphis.ErrConnectionLost, memphis.ErrTimeout, memphis.ErrNoServers, memphis.ErrStationNotFound,
 		memphis.ErrConnClosed, memphis.ErrStationUnreachable, memphis.ErrMaxPending}
@@ -664,7 +666,7 @@ func (r *recorder) sawFailures(t *testing.T, l *ledger) {
 // several goroutines, every start has exactly one end.
 func TestHooksProduceEndOnceUnderLoad(t *testing.T) {
 	b := testenv.Start(t)
-	rec := newRecorder()
+	rec := newHookRecorder()
 	c := connect(t, b, memphis.Hooks(rec), memphis.MaxPending(8))
 	p := mustProducer(t, c, testenv.Name(t, "hooks-load"), "p")
 	var wg sync.WaitGroup

@@ -43,13 +43,14 @@
 //	          pull.go        the pull engine under all of them
 //	          lag.go         Lag: how far the consumer group is behind
 //	Msg       message.go     Data, DataDeserialized, headers, Ack, Nack, Delay, DeadLetter
-//	Headers   headers.go     user headers for produced messages
+//	Headers   headers.go     the headers of produced and consumed messages
 //	schemas   schemas.go     CreateSchema, EnforceSchema, DetachSchema; validation
 //	          partitions.go  PartitionForKey and partition choice
 //	options   options.go     every option, each naming its Default constant
 //	hooks     hooks.go       the Hook interfaces: observing produces, consumed messages, connections
 //	defaults  memphis.go     the Default constants (this file)
 //	errors    errors.go      sentinel errors, *OpError, *BrokerError, *SchemaError
+//	1.x       compat.go      what memphis.go 1.x exported that only old code needs
 //
 // # Producing
 //
@@ -136,7 +137,7 @@ package memphis
 import "time"
 
 // Version is this SDK's version.
-const Version = "2.0.0-dev"
+const Version = "1.4.0-dev"
 
 // Connection defaults.
 const (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -52,12 +53,14 @@ func (m *Msg) DataDeserialized() (any, error) {
 	return v, nil
 }
 
-// GetHeaders returns the user headers (the SDK's own are left out). Each key
-// maps to its first value.
+// GetHeaders returns the message's headers, each key with its first value:
+// the producer's headers and the message id ("msg-id", when it was produced
+// with one), without the "$memphis" headers of the broker and the SDK.
+// Headers returns every value.
 func (m *Msg) GetHeaders() map[string]string {
 	h := make(map[string]string, len(m.raw.Header))
 	for k, v := range m.raw.Header {
-		if isInternalHeader(k) || len(v) == 0 {
+		if isHiddenHeader(k) || len(v) == 0 {
 			continue
 		}
 		h[k] = v[0]
@@ -68,13 +71,27 @@ func (m *Msg) GetHeaders() map[string]string {
 // GetHeader returns the first value of one of the headers GetHeaders
 // returns, or "": a single lookup, without building GetHeaders' map.
 func (m *Msg) GetHeader(key string) string {
-	if isInternalHeader(key) {
+	if isHiddenHeader(key) {
 		return ""
 	}
 	if v := m.raw.Header[key]; len(v) > 0 {
 		return v[0]
 	}
 	return ""
+}
+
+// Headers returns the same headers as GetHeaders, each key with all its
+// values: range over Headers().All(), or read its MsgHeaders as 1.x code
+// does. It is a copy; changing it changes nothing in the message.
+func (m *Msg) Headers() Headers {
+	h := make(map[string][]string, len(m.raw.Header))
+	for k, v := range m.raw.Header {
+		if isHiddenHeader(k) || len(v) == 0 {
+			continue
+		}
+		h[k] = slices.Clone(v)
+	}
+	return Headers{MsgHeaders: h}
 }
 
 func (m *Msg) metadata() (*nats.MsgMetadata, error) {

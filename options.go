@@ -192,12 +192,38 @@ func Hooks(hooks ...Hook) Option {
 	return func(o *Options) error { o.Hooks = append(o.Hooks, hooks...); return nil }
 }
 
+// ---- Control-plane requests (1.x) ----
+
+// RequestOpts configures a control-plane call of the 1.x form (Destroy,
+// CreateSchema, EnforceSchema, DetachSchema).
+type RequestOpts struct {
+	// TimeoutRetries is how many more times a request the broker did not
+	// answer within RequestTimeout is sent again. Default 0.
+	TimeoutRetries int
+}
+
+// RequestOpt configures a control-plane call of the 1.x form.
+type RequestOpt func(*RequestOpts) error
+
+// TimeoutRetry sends a control-plane request that timed out up to retries
+// more times, each attempt bounded by the connection's RequestTimeout.
+// Default 0: one attempt (1.x made five more).
+//
+// Deprecated: bound the call with a context instead, through its Context
+// form (DestroyContext, CreateSchemaContext, ...), or raise RequestTimeout.
+// TimeoutRetry still works.
+func TimeoutRetry(retries int) RequestOpt {
+	return func(o *RequestOpts) error { o.TimeoutRetries = retries; return nil }
+}
+
 // ---- Station ----
 
-// StationOpts configures CreateStation. CreateStation starts from the
-// Default constants and applies the StationOpt functions in order.
+// StationOpts configures CreateStation. CreateStation starts from
+// GetStationDefaultOptions (the Default constants) and applies the
+// StationOpt functions in order.
 type StationOpts struct {
-	// Name is the station's name; CreateStation sets it from its argument.
+	// Name is the station's name; CreateStation sets it from its argument
+	// before applying the options, so the Name option can replace it.
 	Name string
 	// RetentionType says how the station decides which messages to keep.
 	// Default DefaultRetentionType.
@@ -226,15 +252,53 @@ type StationOpts struct {
 	// Default DefaultTieredStorageEnabled.
 	TieredStorageEnabled bool
 	// PartitionsNumber is how many partitions the station has, at most
-	// MaxPartitionsNumber. Default DefaultPartitionsNumber.
+	// MaxPartitionsNumber; 0 means the default, as in 1.x.
+	// Default DefaultPartitionsNumber.
 	PartitionsNumber int
 	// DlsStation names a station that receives a copy of every dead-letter
 	// event. Default: none.
 	DlsStation string
+	// TimeoutRetry is how many more times the creation request is sent when
+	// the broker did not answer it in time. Default 0.
+	//
+	// Deprecated: see StationTimeoutRetry.
+	TimeoutRetry int
+}
+
+// GetStationDefaultOptions returns the options CreateStation starts from:
+// the Default constants (DefaultRetentionType, DefaultRetentionValue, ...).
+func GetStationDefaultOptions() StationOpts {
+	return StationOpts{
+		RetentionType:            DefaultRetentionType,
+		RetentionVal:             DefaultRetentionValue,
+		StorageType:              DefaultStorageType,
+		Replicas:                 DefaultReplicas,
+		IdempotencyWindow:        DefaultIdempotencyWindow,
+		SendPoisonMsgToDls:       DefaultSendPoisonMsgToDls,
+		SendSchemaFailedMsgToDls: DefaultSendSchemaFailedMsgToDls,
+		TieredStorageEnabled:     DefaultTieredStorageEnabled,
+		PartitionsNumber:         DefaultPartitionsNumber,
+	}
 }
 
 // StationOpt configures CreateStation.
 type StationOpt func(*StationOpts) error
+
+// Name replaces the station name given to CreateStation.
+//
+// Deprecated: give the name to CreateStation. Name still works.
+func Name(name string) StationOpt {
+	return func(o *StationOpts) error { o.Name = name; return nil }
+}
+
+// StationTimeoutRetry sends the creation request up to retries more times
+// when the broker did not answer it within RequestTimeout. Default 0.
+//
+// Deprecated: use CreateStationContext with a context, or raise
+// RequestTimeout. StationTimeoutRetry still works.
+func StationTimeoutRetry(retries int) StationOpt {
+	return func(o *StationOpts) error { o.TimeoutRetry = retries; return nil }
+}
 
 // RetentionTypeOpt sets how the station decides which messages to keep.
 // Default DefaultRetentionType.
@@ -287,7 +351,8 @@ func TieredStorageEnabled(b bool) StationOpt {
 	return func(o *StationOpts) error { o.TieredStorageEnabled = b; return nil }
 }
 
-// PartitionsNumber sets how many partitions the station has.
+// PartitionsNumber sets how many partitions the station has, at most
+// MaxPartitionsNumber; 0 means the default, as in 1.x.
 // Default DefaultPartitionsNumber.
 func PartitionsNumber(n int) StationOpt {
 	return func(o *StationOpts) error { o.PartitionsNumber = n; return nil }
@@ -304,8 +369,15 @@ func DlsStation(name string) StationOpt {
 // ProducerOpts configures CreateProducer.
 type ProducerOpts struct {
 	// GenUniqueSuffix appends a random suffix to the producer's name.
+	// Default false.
 	GenUniqueSuffix bool
-	// ErrorHandler receives failures of this producer's asynchronous produces.
+	// TimeoutRetry is how many more times the registration request is sent
+	// when the broker did not answer it in time. Default 0.
+	//
+	// Deprecated: see ProducerTimeoutRetry.
+	TimeoutRetry int
+	// ErrorHandler receives failures of this producer's asynchronous
+	// produces. Default nil: see ProducerErrorHandler.
 	ErrorHandler func(*Producer, error)
 }
 
@@ -327,10 +399,22 @@ func ProducerErrorHandler(fn func(*Producer, error)) ProducerOpt {
 	return func(o *ProducerOpts) error { o.ErrorHandler = fn; return nil }
 }
 
+// ProducerTimeoutRetry sends the registration request up to retries more
+// times when the broker did not answer it within RequestTimeout. Default 0.
+//
+// Deprecated: use CreateProducerContext with a context, or raise
+// RequestTimeout. ProducerTimeoutRetry still works.
+func ProducerTimeoutRetry(retries int) ProducerOpt {
+	return func(o *ProducerOpts) error { o.TimeoutRetry = retries; return nil }
+}
+
 // ---- Produce ----
 
 // ProduceOpts configures one Produce.
 type ProduceOpts struct {
+	// Message is the message to produce: Produce sets it from its argument
+	// before applying the options, so an option may replace it.
+	Message any
 	// AckWaitSec bounds the wait for the broker's acknowledgement, in seconds.
 	// Default DefaultAckWaitSec.
 	AckWaitSec int
@@ -343,14 +427,15 @@ type ProduceOpts struct {
 	// MsgId makes the produce idempotent within the station's idempotency
 	// window. Default: none.
 	MsgId string
-	// PartitionKey routes the message to the partition its murmur3 hash
-	// picks. Default: none.
-	PartitionKey string
-	// PartitionNumber routes the message to this partition (1-based). Default
-	// 0: round-robin over the station's partitions.
-	PartitionNumber int
+	// ProducerPartitionKey routes the message to the partition its murmur3
+	// hash picks. Default: none.
+	ProducerPartitionKey string
+	// ProducerPartitionNumber routes the message to this partition
+	// (1-based). Default 0: round-robin over the station's partitions.
+	ProducerPartitionNumber int
 
-	byKey bool // PartitionKey was given, possibly empty
+	byKey    bool // ProducerPartitionKey was given, possibly empty
+	msgIDSet bool // MsgId was given, possibly empty
 }
 
 // ProduceOpt configures one Produce.
@@ -381,19 +466,23 @@ func SyncProduce() ProduceOpt {
 }
 
 // MsgId gives the message an id: a second message with the same id inside
-// the station's idempotency window is dropped by the broker.
-func MsgId(id string) ProduceOpt { return func(o *ProduceOpts) error { o.MsgId = id; return nil } }
+// the station's idempotency window is dropped by the broker. An empty id is
+// refused with ErrInvalidOption before anything is sent, so an id that came
+// out empty never silently turns de-duplication off.
+func MsgId(id string) ProduceOpt {
+	return func(o *ProduceOpts) error { o.MsgId, o.msgIDSet = id, true; return nil }
+}
 
 // ProducerPartitionKey routes the message by key: the same key always goes
 // to the same partition, as with every Memphis SDK.
 func ProducerPartitionKey(key string) ProduceOpt {
-	return func(o *ProduceOpts) error { o.PartitionKey, o.byKey = key, true; return nil }
+	return func(o *ProduceOpts) error { o.ProducerPartitionKey, o.byKey = key, true; return nil }
 }
 
 // ProducerPartitionNumber routes the message to a partition (1-based).
 // Default: round-robin over the station's partitions.
 func ProducerPartitionNumber(n int) ProduceOpt {
-	return func(o *ProduceOpts) error { o.PartitionNumber = n; return nil }
+	return func(o *ProduceOpts) error { o.ProducerPartitionNumber = n; return nil }
 }
 
 // ---- Consumer ----
@@ -407,6 +496,10 @@ type ConsumerErrHandler func(*Consumer, error)
 // ConsumerOpts configures CreateConsumer. CreateConsumer starts from the
 // Default constants and applies the ConsumerOpt functions in order.
 type ConsumerOpts struct {
+	// Name is the consumer's name and StationName its station's: set from
+	// CreateConsumer's arguments before the options are applied.
+	Name        string
+	StationName string
 	// ConsumerGroup is the group the consumer joins. Default "": a group
 	// named after the consumer.
 	ConsumerGroup string
@@ -439,6 +532,11 @@ type ConsumerOpts struct {
 	// LastMessages starts a new consumer group at the last n messages of each
 	// partition; -1 means not used. Default DefaultLastMessages.
 	LastMessages int64
+	// TimeoutRetry is how many more times the registration request is sent
+	// when the broker did not answer it in time. Default 0.
+	//
+	// Deprecated: see ConsumerTimeoutRetry.
+	TimeoutRetry int
 }
 
 // ConsumerOpt configures CreateConsumer.
@@ -511,17 +609,28 @@ func LastMessages(n int64) ConsumerOpt {
 	return func(o *ConsumerOpts) error { o.LastMessages = n; return nil }
 }
 
+// ConsumerTimeoutRetry sends the registration request up to retries more
+// times when the broker did not answer it within RequestTimeout. Default 0.
+//
+// Deprecated: use CreateConsumerContext with a context, or raise
+// RequestTimeout. ConsumerTimeoutRetry still works.
+func ConsumerTimeoutRetry(retries int) ConsumerOpt {
+	return func(o *ConsumerOpts) error { o.TimeoutRetry = retries; return nil }
+}
+
 // ---- Consume and Fetch on a consumer ----
 
 // ConsumingOpts selects the partition Consume or Fetch reads.
 type ConsumingOpts struct {
-	// PartitionKey reads the partition the key routes to. Default: none.
-	PartitionKey string
-	// PartitionNumber reads this partition (1-based). Default 0: every
-	// partition (Consume, Messages) or the next one round-robin (Fetch).
-	PartitionNumber int
+	// ConsumerPartitionKey reads the partition the key routes to.
+	// Default: none.
+	ConsumerPartitionKey string
+	// ConsumerPartitionNumber reads this partition (1-based). Default 0:
+	// every partition (Consume, Messages) or the next one round-robin
+	// (Fetch).
+	ConsumerPartitionNumber int
 
-	byKey bool // PartitionKey was given, possibly empty
+	byKey bool // ConsumerPartitionKey was given, possibly empty
 }
 
 // ConsumingOpt configures Consume or Fetch.
@@ -530,13 +639,13 @@ type ConsumingOpt func(*ConsumingOpts) error
 // ConsumerPartitionKey reads only the partition the key routes to.
 // Default: all partitions.
 func ConsumerPartitionKey(key string) ConsumingOpt {
-	return func(o *ConsumingOpts) error { o.PartitionKey, o.byKey = key, true; return nil }
+	return func(o *ConsumingOpts) error { o.ConsumerPartitionKey, o.byKey = key, true; return nil }
 }
 
 // ConsumerPartitionNumber reads only this partition (1-based).
 // Default: all partitions.
 func ConsumerPartitionNumber(n int) ConsumingOpt {
-	return func(o *ConsumingOpts) error { o.PartitionNumber = n; return nil }
+	return func(o *ConsumingOpts) error { o.ConsumerPartitionNumber = n; return nil }
 }
 
 // ---- Conn.FetchMessages ----
@@ -545,21 +654,33 @@ func ConsumerPartitionNumber(n int) ConsumingOpt {
 // reuses) and the fetch itself. It starts from the same defaults as
 // CreateConsumer.
 type FetchOpts struct {
-	// ConsumerOpts configure the consumer FetchMessages creates on first use;
-	// their defaults are those of CreateConsumer.
-	ConsumerOpts
+	// ConsumerName and StationName are FetchMessages' arguments, set before
+	// the options are applied.
+	ConsumerName string
+	StationName  string
+	// The consumer FetchMessages creates on first use; see the fields of
+	// the same names in ConsumerOpts for their meaning and defaults.
+	ConsumerGroup            string
+	BatchMaxTimeToWait       time.Duration
+	MaxAckTime               time.Duration
+	MaxMsgDeliveries         int
+	GenUniqueSuffix          bool
+	ErrHandler               ConsumerErrHandler
+	StartConsumeFromSequence uint64
+	LastMessages             int64
 	// BatchSize is how many messages to fetch at most. Default DefaultBatchSize.
 	BatchSize int
 	// Prefetch fetches the next batch in the background for the next call.
 	// Default false.
 	Prefetch bool
-	// PartitionKey fetches from the partition the key routes to. Default: none.
-	PartitionKey string
-	// PartitionNumber fetches from this partition (1-based). Default 0: the
-	// next partition, round-robin.
-	PartitionNumber int
+	// FetchPartitionKey fetches from the partition the key routes to.
+	// Default: none.
+	FetchPartitionKey string
+	// FetchPartitionNumber fetches from this partition (1-based). Default 0:
+	// the next partition, round-robin.
+	FetchPartitionNumber int
 
-	byKey bool // PartitionKey was given, possibly empty
+	byKey bool // FetchPartitionKey was given, possibly empty
 }
 
 // FetchOpt configures Conn.FetchMessages.
@@ -616,12 +737,12 @@ func FetchLastMessages(n int64) FetchOpt {
 
 // FetchPartitionKey fetches from the partition the key routes to.
 func FetchPartitionKey(key string) FetchOpt {
-	return func(o *FetchOpts) error { o.PartitionKey, o.byKey = key, true; return nil }
+	return func(o *FetchOpts) error { o.FetchPartitionKey, o.byKey = key, true; return nil }
 }
 
 // FetchPartitionNumber fetches from this partition (1-based).
 func FetchPartitionNumber(n int) FetchOpt {
-	return func(o *FetchOpts) error { o.PartitionNumber = n; return nil }
+	return func(o *FetchOpts) error { o.FetchPartitionNumber = n; return nil }
 }
 
 // FetchPrefetch starts fetching the next batch as soon as this one returns,

@@ -4,12 +4,22 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
+	"sync"
 	"sync/atomic"
+
+	"github.com/memphisdev/memphis.go/internal/wire"
 )
 
 // partitionKeySeed is the murmur3 seed every Memphis SDK uses, so that a key
 // lands on the same partition whichever SDK produced it.
 const partitionKeySeed = 31
+
+// SEED is the murmur3 seed PartitionForKey hashes keys with, the same in
+// every Memphis SDK.
+//
+// Deprecated: it is 1.x's name for a detail of PartitionForKey, which needs
+// no seed from its caller.
+const SEED = partitionKeySeed
 
 // PartitionForKey returns the partition a key routes to among partitions:
 // partitions[murmur3_32(key, seed 31) mod len(partitions)], as the Go and
@@ -93,4 +103,83 @@ func choosePartition(partitions []int, key string, byKey bool, number int, rr *a
 	}
 	i := rr.Add(1) - 1
 	return partitions[i%uint64(len(partitions))], nil
+}
+
+// GetPartitionFromKey returns the partition a key routes to on a station, as
+// ProducerPartitionKey and ConsumerPartitionKey route it (0 for a station
+// without partitions). The connection knows a station's partitions once one
+// of its producers or consumers is registered on it; before that, or after
+// the last one is destroyed, it fails with ErrStationNotFound.
+func (c *Conn) GetPartitionFromKey(key string, stationName string) (int, error) {
+	partitions, err := c.knownPartitions(stationName)
+	if err != nil {
+		return 0, opErr("partition from key", stationName, err)
+	}
+	return PartitionForKey(key, partitions), nil
+}
+
+// ValidatePartitionNumber returns nil if partitionNumber is one of the
+// station's partitions and ErrPartitionNotFound otherwise. Like
+// GetPartitionFromKey, it needs a producer or consumer of this connection
+// on the station.
+func (c *Conn) ValidatePartitionNumber(partitionNumber int, stationName string) error {
+	partitions, err := c.knownPartitions(stationName)
+	if err == nil && !slices.Contains(partitions, partitionNumber) {
+		err = fmt.Errorf("%w: partition %d is not one of %v", ErrPartitionNotFound, partitionNumber, partitions)
+	}
+	return opErr("validate partition", stationName, err)
+}
+
+// knownPartitions returns the partitions of a station this connection has a
+// producer or consumer on.
+func (c *Conn) knownPartitions(stationName string) ([]int, error) {
+	c.mu.Lock()
+	st := c.stations[wire.InternalName(stationName)]
+	c.mu.Unlock()
+	if st == nil {
+		return nil, fmt.Errorf("%w: this connection has no producer or consumer on %q, so it does not know its partitions", ErrStationNotFound, stationName)
+	}
+	return st.partitionList(), nil
+}
+
+// RoundRobinProducerConsumerGenerator hands out a station's partitions in
+// turn. It is safe for concurrent use.
+//
+// Deprecated: 1.x used it to choose partitions and exposed it on producers
+// and consumers; this SDK chooses partitions itself and fills the
+// PartitionGenerator fields only so that 1.x code reading them compiles.
+type RoundRobinProducerConsumerGenerator struct {
+	// NumberOfPartitions is len(Partitions).
+	NumberOfPartitions int
+	// Partitions are the station's partitions.
+	Partitions []int
+	// Current is the index of the partition Next returns next.
+	Current int
+
+	mu sync.Mutex
+}
+
+// newRoundRobinGenerator returns a generator over partitions, or nil when
+// there are none.
+func newRoundRobinGenerator(partitions []int) *RoundRobinProducerConsumerGenerator {
+	if len(partitions) == 0 {
+		return nil
+	}
+	p := slices.Clone(partitions)
+	return &RoundRobinProducerConsumerGenerator{NumberOfPartitions: len(p), Partitions: p}
+}
+
+// Next returns the next partition in turn.
+func (rr *RoundRobinProducerConsumerGenerator) Next() int {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	if len(rr.Partitions) == 0 {
+		return 0
+	}
+	if rr.Current < 0 || rr.Current >= len(rr.Partitions) {
+		rr.Current = 0
+	}
+	p := rr.Partitions[rr.Current]
+	rr.Current = (rr.Current + 1) % len(rr.Partitions)
+	return p
 }

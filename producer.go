@@ -17,6 +17,18 @@ import (
 // Producer produces messages to one station, or to several at once. It is
 // safe for concurrent use.
 type Producer struct {
+	// Name is the producer's name as registered (lower-cased, with the
+	// suffix ProducerGenUniqueSuffix added), as in 1.x. The SDK keeps its
+	// own copy, so writing to it changes nothing.
+	Name string
+	// PartitionGenerator takes the station's partitions in turn; nil for a
+	// multi-station producer or a station without partitions. The SDK does
+	// not use it.
+	//
+	// Deprecated: produce without ProducerPartitionKey and
+	// ProducerPartitionNumber and the SDK takes the partitions in turn.
+	PartitionGenerator *RoundRobinProducerConsumerGenerator
+
 	conn       *Conn
 	name       string
 	targets    []*target
@@ -47,9 +59,6 @@ type target struct {
 	rr   atomic.Uint64
 }
 
-// Name is the producer's name as registered (lower-cased).
-func (p *Producer) Name() string { return p.name }
-
 // Stations are the names of the stations the producer writes to.
 func (p *Producer) Stations() []string {
 	names := make([]string, len(p.targets))
@@ -59,11 +68,35 @@ func (p *Producer) Stations() []string {
 	return names
 }
 
-// CreateProducer registers a producer on a station, creating the station
-// with default options if it does not exist. It is CreateProducerContext
+// CreateProducer registers a producer, creating its station with default
+// options if it does not exist. stationName is a station's name (a string)
+// or, as in 1.x, a []string of several: then it is
+// CreateMultiStationProducer. Any other type is refused with
+// ErrInvalidOption before anything is sent. It is CreateProducerContext
 // with context.Background.
-func (c *Conn) CreateProducer(stationName, name string, opts ...ProducerOpt) (*Producer, error) {
-	return c.CreateProducerContext(context.Background(), stationName, name, opts...)
+func (c *Conn) CreateProducer(stationName any, name string, opts ...ProducerOpt) (*Producer, error) {
+	stations, multi, err := stationArg(stationName)
+	if err != nil {
+		return nil, opErr("create producer", "", err)
+	}
+	if multi {
+		return c.CreateMultiStationProducerContext(context.Background(), stations, name, opts...)
+	}
+	return c.CreateProducerContext(context.Background(), stations[0], name, opts...)
+}
+
+// stationArg reads the station argument of the 1.x calls that took a name
+// or a list of names as interface{}. multi tells a list from a name.
+func stationArg(v any) (names []string, multi bool, err error) {
+	switch s := v.(type) {
+	case string:
+		return []string{s}, false, nil
+	case StationName:
+		return []string{string(s)}, false, nil
+	case []string:
+		return s, true, nil
+	}
+	return nil, false, fmt.Errorf("%w: the station is a %T; give a station name (string) or a []string of them", ErrInvalidOption, v)
 }
 
 // CreateProducerContext registers a producer on a station, creating the
@@ -107,6 +140,10 @@ func (c *Conn) createProducer(ctx context.Context, stationNames []string, name s
 			return nil, opErr(op, "", fmt.Errorf("%w: %w", ErrInvalidOption, err))
 		}
 	}
+	if o.TimeoutRetry < 0 {
+		return nil, opErr(op, "", fmt.Errorf("%w: timeout retries %d is negative", ErrInvalidOption, o.TimeoutRetry))
+	}
+	ctx = withTimeoutRetries(ctx, o.TimeoutRetry)
 	if o.GenUniqueSuffix {
 		suffix, err := randomSuffix()
 		if err != nil {
@@ -124,7 +161,7 @@ func (c *Conn) createProducer(ctx context.Context, stationNames []string, name s
 			return nil, opErr(op, s, err)
 		}
 	}
-	p := &Producer{conn: c, name: lname, errHandler: o.ErrorHandler,
+	p := &Producer{Name: lname, conn: c, name: lname, errHandler: o.ErrorHandler,
 		header: buildHeader(nil, c.connID, lname, "")}
 	for _, s := range stations {
 		t, err := c.registerProducer(ctx, s, lname)
@@ -133,6 +170,9 @@ func (c *Conn) createProducer(ctx context.Context, stationNames []string, name s
 			return nil, opErr(op, s, err)
 		}
 		p.targets = append(p.targets, t)
+	}
+	if len(p.targets) == 1 {
+		p.PartitionGenerator = newRoundRobinGenerator(p.targets[0].st.partitionList())
 	}
 	return p, nil
 }
@@ -175,8 +215,10 @@ func (c *Conn) registerProducer(ctx context.Context, station, name string) (*tar
 // Produce sends a message, waiting for the broker's acknowledgement unless
 // AsyncProduce is given. It is ProduceContext with context.Background.
 //
-// The message may be []byte or string; on a station with a schema it may
-// also be any form the schema type accepts (see the Schemaverse section of
+// On a station without a schema the message may be []byte or string, sent
+// as they are, or, as in 1.x, a proto.Message (sent in its wire format), a
+// map[string]any or a struct (sent as JSON). On a station with a schema it
+// may be any form the schema type accepts (see the Schemaverse section of
 // the package documentation), and it is validated before it is sent.
 func (p *Producer) Produce(message any, opts ...ProduceOpt) error {
 	return p.ProduceContext(context.Background(), message, opts...)
@@ -187,16 +229,22 @@ func (p *Producer) Produce(message any, opts ...ProduceOpt) error {
 // (which AckWaitSec bounds too). A multi-station producer sends to every
 // station and joins the errors.
 func (p *Producer) ProduceContext(ctx context.Context, message any, opts ...ProduceOpt) error {
-	o, err := produceOptions(opts)
+	o, err := produceOptions(message, opts)
 	if err != nil {
 		if h := p.conn.hooks; h != nil {
 			h.refusedAll(ctx, p, &o, err)
 		}
 		return opErr("produce", p.stationLabel(), err)
 	}
+	return p.produceAll(ctx, &o)
+}
+
+// produceAll sends a message with checked options to every station of the
+// producer.
+func (p *Producer) produceAll(ctx context.Context, o *ProduceOpts) error {
 	var errs []error
 	for _, t := range p.targets {
-		if err := p.produceTo(ctx, t, message, &o, nil); err != nil {
+		if err := p.produceTo(ctx, t, o, nil); err != nil {
 			errs = append(errs, opErr("produce", t.name, err))
 		}
 	}
@@ -212,7 +260,7 @@ func (p *Producer) ProduceContext(ctx context.Context, message any, opts ...Prod
 // arrive. A callback may call any SDK method — Produce, Flush, Destroy,
 // even Conn.Close — but while it runs, later callbacks wait.
 func (p *Producer) ProduceAsync(ctx context.Context, message any, done func(PubAck, error), opts ...ProduceOpt) error {
-	o, err := produceOptions(opts)
+	o, err := produceOptions(message, opts)
 	o.AsyncProduce = true
 	if err == nil && done == nil {
 		err = fmt.Errorf("%w: done callback is nil", ErrInvalidOption)
@@ -225,7 +273,7 @@ func (p *Producer) ProduceAsync(ctx context.Context, message any, done func(PubA
 	}
 	var errs []error
 	for _, t := range p.targets {
-		if err := p.produceTo(ctx, t, message, &o, done); err != nil {
+		if err := p.produceTo(ctx, t, &o, done); err != nil {
 			errs = append(errs, opErr("produce", t.name, err))
 		}
 	}
@@ -237,8 +285,8 @@ func (p *Producer) ProduceAsync(ctx context.Context, message any, done func(PubA
 // produce given options would allocate one.
 var produceOptsPool = sync.Pool{New: func() any { return new(ProduceOpts) }}
 
-func produceOptions(opts []ProduceOpt) (ProduceOpts, error) {
-	o := ProduceOpts{AckWaitSec: DefaultAckWaitSec, AsyncProduce: DefaultAsyncProduce}
+func produceOptions(message any, opts []ProduceOpt) (ProduceOpts, error) {
+	o := ProduceOpts{Message: message, AckWaitSec: DefaultAckWaitSec, AsyncProduce: DefaultAsyncProduce}
 	if len(opts) > 0 {
 		po := produceOptsPool.Get().(*ProduceOpts)
 		*po = o
@@ -261,26 +309,33 @@ func produceOptions(opts []ProduceOpt) (ProduceOpts, error) {
 	if o.AckWaitSec <= 0 {
 		return o, fmt.Errorf("%w: AckWaitSec %d must be positive", ErrInvalidOption, o.AckWaitSec)
 	}
+	if o.msgIDSet && o.MsgId == "" {
+		return o, fmt.Errorf("%w: MsgId is empty; without an id the broker would not de-duplicate the message", ErrInvalidOption)
+	}
+	// Headers put straight into MsgHeaders skipped Add's checks.
+	if err := checkHeaders(o.MsgHeaders.MsgHeaders); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
-func (p *Producer) produceTo(ctx context.Context, t *target, message any, o *ProduceOpts, done func(PubAck, error)) error {
-	partition, data, err := p.prepare(ctx, t, message, o)
+func (p *Producer) produceTo(ctx context.Context, t *target, o *ProduceOpts, done func(PubAck, error)) error {
+	partition, data, err := p.prepare(ctx, t, o)
 	h := p.conn.hooks
 	if err != nil {
 		if h != nil {
-			h.produceRefused(ctx, p, t, partition, o, err)
+			h.produceRefused(ctx, p.name, t.name, partition, o, err)
 		}
 		return err
 	}
 	a := p.conn.acks
 	hdr, own := p.header, false
-	if len(o.MsgHeaders.h) > 0 || o.MsgId != "" {
-		hdr, own = buildHeader(o.MsgHeaders.h, p.conn.connID, p.name, o.MsgId), true
+	if len(o.MsgHeaders.MsgHeaders) > 0 || o.MsgId != "" {
+		hdr, own = buildHeader(o.MsgHeaders.MsgHeaders, p.conn.connID, p.name, o.MsgId), true
 	}
 	var rec *ProduceRecord
 	if h != nil {
-		rec = h.produceStart(ctx, p, t.name, partition, len(data), o, hdr, own)
+		rec = h.produceStart(ctx, p.name, t.name, partition, len(data), o, hdr, own)
 		hdr = rec.headerBlock(hdr)
 	}
 	m := nats.Msg{Subject: t.st.subject(partition), Data: data, Header: hdr}
@@ -309,7 +364,7 @@ func (p *Producer) produceTo(ctx context.Context, t *target, message any, o *Pro
 
 // prepare checks that a produce may go ahead and makes its payload: the
 // partition it goes to and the encoded (and validated) message.
-func (p *Producer) prepare(ctx context.Context, t *target, message any, o *ProduceOpts) (int, []byte, error) {
+func (p *Producer) prepare(ctx context.Context, t *target, o *ProduceOpts) (int, []byte, error) {
 	if p.destroyed.Load() {
 		return 0, nil, ErrProducerDestroyed
 	}
@@ -319,15 +374,15 @@ func (p *Producer) prepare(ctx context.Context, t *target, message any, o *Produ
 	if err := ctx.Err(); err != nil {
 		return 0, nil, fmt.Errorf("%w: %w", ErrTimeout, err)
 	}
-	partition, err := choosePartition(t.st.partitionList(), o.PartitionKey, o.byKey, o.PartitionNumber, &t.rr)
+	partition, err := choosePartition(t.st.partitionList(), o.ProducerPartitionKey, o.byKey, o.ProducerPartitionNumber, &t.rr)
 	if err != nil {
 		return 0, nil, err
 	}
-	data, err := p.conn.encode(t.st, message)
+	data, err := p.conn.encode(t.st, o.Message)
 	if err != nil {
 		var se *SchemaError
 		if errors.As(err, &se) {
-			p.conn.reportSchemaFailure(t.st, p.name, partition, message, o.MsgHeaders.h, se)
+			p.conn.reportSchemaFailure(t.st, p.name, partition, o.Message, o.MsgHeaders.MsgHeaders, se)
 		}
 		return partition, nil, err
 	}
@@ -403,8 +458,15 @@ func (p *Producer) Flush(ctx context.Context) error {
 }
 
 // Destroy flushes the producer and unregisters it from its stations. It is
-// DestroyContext with context.Background.
-func (p *Producer) Destroy() error { return p.DestroyContext(context.Background()) }
+// DestroyContext with context.Background; the options are those of 1.x
+// (TimeoutRetry).
+func (p *Producer) Destroy(options ...RequestOpt) error {
+	ctx, err := requestOptionsContext(context.Background(), options)
+	if err != nil {
+		return opErr("destroy producer", p.stationLabel(), err)
+	}
+	return p.DestroyContext(ctx)
+}
 
 // DestroyContext waits for the producer's outstanding async produces (bounded
 // by ctx and the connection's RequestTimeout) and unregisters it. Like
@@ -450,24 +512,47 @@ func (p *Producer) release() {
 }
 
 // Produce sends a message through a cached producer, creating the producer
-// (and the station) on first use. It is ProduceContext with context.Background.
-func (c *Conn) Produce(stationName, name string, message any, opts []ProducerOpt, pOpts []ProduceOpt) error {
-	return c.ProduceContext(context.Background(), stationName, name, message, opts, pOpts)
+// (and the station) on first use. stationName is a station's name (a
+// string) or, as in 1.x, a []string of several: then it is
+// ProduceToStations. Any other type is refused with ErrInvalidOption before
+// anything is sent. It is ProduceContext with context.Background.
+func (c *Conn) Produce(stationName any, name string, message any, opts []ProducerOpt, pOpts []ProduceOpt) error {
+	stations, multi, err := stationArg(stationName)
+	if err != nil {
+		return opErr("produce", "", err)
+	}
+	if multi {
+		return c.ProduceToStations(context.Background(), stations, name, message, opts, pOpts)
+	}
+	return c.ProduceContext(context.Background(), stations[0], name, message, opts, pOpts)
 }
 
 // ProduceContext sends a message through a cached producer, creating it on
 // first use. A cached producer that was destroyed is replaced.
 func (c *Conn) ProduceContext(ctx context.Context, stationName, name string, message any, opts []ProducerOpt, pOpts []ProduceOpt) error {
+	// The produce options are checked before a producer is created, so a
+	// bad one sends nothing.
+	o, err := produceOptions(message, pOpts)
+	if err != nil {
+		if h := c.hooks; h != nil {
+			h.produceRefused(ctx, lowerASCII(name), lowerASCII(stationName), 0, &o, err)
+		}
+		return opErr("produce", stationName, err)
+	}
+	return c.produceCached(ctx, stationName, name, opts, &o)
+}
+
+func (c *Conn) produceCached(ctx context.Context, stationName, name string, opts []ProducerOpt, o *ProduceOpts) error {
 	p, err := c.cachedProducer(ctx, stationName, name, opts)
 	if err != nil {
 		return err
 	}
-	err = p.ProduceContext(ctx, message, pOpts...)
+	err = p.produceAll(ctx, o)
 	if errors.Is(err, ErrProducerDestroyed) {
 		if p, err = c.cachedProducer(ctx, stationName, name, opts); err != nil {
 			return err
 		}
-		err = p.ProduceContext(ctx, message, pOpts...)
+		err = p.produceAll(ctx, o)
 	}
 	return err
 }
@@ -478,9 +563,13 @@ func (c *Conn) ProduceToStations(ctx context.Context, stationNames []string, nam
 	if len(stationNames) == 0 {
 		return opErr("produce", "", fmt.Errorf("%w: no station given", ErrInvalidOption))
 	}
+	o, err := produceOptions(message, pOpts)
+	if err != nil {
+		return opErr("produce", "", err)
+	}
 	var errs []error
 	for _, s := range stationNames {
-		errs = append(errs, c.ProduceContext(ctx, s, name, message, opts, pOpts))
+		errs = append(errs, c.produceCached(ctx, s, name, opts, &o))
 	}
 	return errors.Join(errs...)
 }

@@ -234,7 +234,7 @@ func startLoad(t *testing.T, c *memphis.Conn, station string) (*ledger, *memphis
 
 func TestConsumerResumesAfterBrokerRestart(t *testing.T) {
 	b := testenv.Local(t)
-	rec := newRecorder()
+	rec := newHookRecorder()
 	c := connect(t, b, memphis.Hooks(rec)) // the documented reconnect defaults
 	station := testenv.Name(t, "restart")
 	if _, err := c.CreateStation(station, memphis.PartitionsNumber(2)); err != nil {
@@ -277,7 +277,7 @@ func TestClusterFailover(t *testing.T) {
 	for _, port := range b.Server.Ports() {
 		hosts = append(hosts, fmt.Sprintf("%s:%d", b.Host, port))
 	}
-	rec := newRecorder()
+	rec := newHookRecorder()
 	c, err := memphis.Connect(strings.Join(hosts, ","), b.Username,
 		memphis.Password(b.Password), memphis.ReconnectInterval(100*time.Millisecond), memphis.Hooks(rec))
 	if err != nil {
@@ -324,7 +324,7 @@ func TestClusterFailover(t *testing.T) {
 
 func TestStationDestroyedUnderLiveClient(t *testing.T) {
 	b := testenv.Start(t)
-	rec := newRecorder()
+	rec := newHookRecorder()
 	c := connect(t, b, memphis.Hooks(rec))
 	station := testenv.Name(t, "doomed")
 	if _, err := c.CreateStation(station); err != nil {

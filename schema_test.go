@@ -490,11 +490,27 @@ func TestSchemaDataDeserialized(t *testing.T) {
 		if err := p.Produce("text"); err != nil {
 			t.Fatal(err)
 		}
-		if err := p.Produce(map[string]any{"a": 1}); !errors.Is(err, memphis.ErrInvalidMessage) {
-			t.Errorf("a map without a schema: %v, want ErrInvalidMessage", err)
+		// A map or a struct goes as JSON, as in 1.x.
+		if err := p.Produce(map[string]any{"a": 1}); err != nil {
+			t.Errorf("a map without a schema: %v", err)
 		}
-		got := fetchAll(t, cons, 2, 10*time.Second)
-		for i, want := range [][]byte{garbage, []byte("text")} {
+		if err := p.Produce(struct {
+			B int `json:"b"`
+		}{2}); err != nil {
+			t.Errorf("a struct without a schema: %v", err)
+		}
+		pb := wrapperspb.String("hi") // a protobuf message goes in its wire format
+		if err := p.Produce(pb); err != nil {
+			t.Errorf("a proto.Message without a schema: %v", err)
+		}
+		pbWire, _ := proto.Marshal(pb)
+		for _, bad := range []any{42, []string{"x"}, &struct{}{}, nil} {
+			if err := p.Produce(bad); !errors.Is(err, memphis.ErrInvalidMessage) {
+				t.Errorf("%T without a schema: %v, want ErrInvalidMessage", bad, err)
+			}
+		}
+		got := fetchAll(t, cons, 5, 10*time.Second)
+		for i, want := range [][]byte{garbage, []byte("text"), []byte(`{"a":1}`), []byte(`{"b":2}`), pbWire} {
 			d, err := got[i].DataDeserialized()
 			if err != nil || !reflect.DeepEqual(d, want) {
 				t.Errorf("message %d: DataDeserialized = %#v, %v, want %q as []byte", i, d, err, want)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
@@ -77,13 +78,7 @@ func (c *Conn) onSchemaUpdate(st *stationState, m *nats.Msg) {
 func (c *Conn) encode(st *stationState, message any) ([]byte, error) {
 	sc := st.schema.Load()
 	if sc == nil {
-		switch m := message.(type) {
-		case []byte:
-			return m, nil
-		case string:
-			return []byte(m), nil
-		}
-		return nil, fmt.Errorf("%w: %T (a station without a schema takes []byte or string)", ErrInvalidMessage, message)
+		return encodePlain(message)
 	}
 	data, err := sc.v.Validate(message)
 	if err != nil {
@@ -93,6 +88,35 @@ func (c *Conn) encode(st *stationState, message any) ([]byte, error) {
 		return nil, &SchemaError{Schema: sc.name, SchemaType: sc.typ, Err: err}
 	}
 	return data, nil
+}
+
+// encodePlain encodes a message for a station without a schema: bytes and
+// strings as they are, and, as 1.x did, a protobuf message in its wire
+// format and a map[string]any or a struct as JSON.
+func encodePlain(message any) ([]byte, error) {
+	switch m := message.(type) {
+	case []byte:
+		return m, nil
+	case string:
+		return []byte(m), nil
+	case proto.Message:
+		b, err := proto.Marshal(m)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %T: %w", ErrInvalidMessage, message, err)
+		}
+		return b, nil
+	case map[string]any:
+	default:
+		if message == nil || reflect.TypeOf(message).Kind() != reflect.Struct {
+			return nil, fmt.Errorf("%w: %T (a station without a schema takes []byte, string, "+
+				"a proto.Message, a map[string]any or a struct)", ErrInvalidMessage, message)
+		}
+	}
+	b, err := json.Marshal(message)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %T: %w", ErrInvalidMessage, message, err)
+	}
+	return b, nil
 }
 
 // decode deserializes a consumed message with the station's schema.
@@ -173,9 +197,13 @@ func (c *Conn) publishJSON(subject string, v any) {
 
 // CreateSchema creates a schema from a file, or a new version of it if the
 // schema exists with other content. It is CreateSchemaContext with
-// context.Background.
-func (c *Conn) CreateSchema(name, schemaType, path string) error {
-	return c.CreateSchemaContext(context.Background(), name, schemaType, path)
+// context.Background; the options are those of 1.x (TimeoutRetry).
+func (c *Conn) CreateSchema(name, schemaType, path string, options ...RequestOpt) error {
+	ctx, err := requestOptionsContext(context.Background(), options)
+	if err != nil {
+		return opErr("create schema", "", err)
+	}
+	return c.CreateSchemaContext(ctx, name, schemaType, path)
 }
 
 // CreateSchemaContext creates a schema (schemaType is one of the SchemaType
@@ -235,9 +263,14 @@ func checkSchemaCreateName(name string) error {
 
 // EnforceSchema makes a station validate every message against a schema.
 // Live producers and consumers of the station follow at once. It is
-// EnforceSchemaContext with context.Background.
-func (c *Conn) EnforceSchema(name, stationName string) error {
-	return c.EnforceSchemaContext(context.Background(), name, stationName)
+// EnforceSchemaContext with context.Background; the options are those of
+// 1.x (TimeoutRetry).
+func (c *Conn) EnforceSchema(name, stationName string, options ...RequestOpt) error {
+	ctx, err := requestOptionsContext(context.Background(), options)
+	if err != nil {
+		return opErr("enforce schema", stationName, err)
+	}
+	return c.EnforceSchemaContext(ctx, name, stationName)
 }
 
 // EnforceSchemaContext makes a station validate every message against a
@@ -266,9 +299,14 @@ func (c *Conn) AttachSchema(name, stationName string) error {
 }
 
 // DetachSchema stops a station enforcing its schema. It is
-// DetachSchemaContext with context.Background.
-func (c *Conn) DetachSchema(stationName string) error {
-	return c.DetachSchemaContext(context.Background(), stationName)
+// DetachSchemaContext with context.Background; the options are those of
+// 1.x (TimeoutRetry).
+func (c *Conn) DetachSchema(stationName string, options ...RequestOpt) error {
+	ctx, err := requestOptionsContext(context.Background(), options)
+	if err != nil {
+		return opErr("detach schema", stationName, err)
+	}
+	return c.DetachSchemaContext(ctx, stationName)
 }
 
 // DetachSchemaContext stops a station enforcing its schema; live producers

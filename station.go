@@ -66,14 +66,42 @@ func (s StorageType) String() string {
 }
 
 // Station is a station on the broker.
+//
+// Its exported fields are the options it was created with, as in 1.x. For a
+// station that already existed they are the options asked for, which the
+// broker did not apply. The SDK keeps its own copy of the name, so writing
+// to the fields changes nothing.
 type Station struct {
+	// Name is the station's name, lower-cased as the broker keeps it.
+	Name string
+	// RetentionType, RetentionValue, StorageType, Replicas,
+	// IdempotencyWindow, SchemaName, TieredStorageEnabled,
+	// PartitionsNumber and DlsStation are the options given to
+	// CreateStation, or their defaults (see StationOpts).
+	RetentionType        RetentionType
+	RetentionValue       int
+	StorageType          StorageType
+	Replicas             int
+	IdempotencyWindow    time.Duration
+	SchemaName           string
+	TieredStorageEnabled bool
+	PartitionsNumber     int
+	DlsStation           string
+	// DlsConfiguration holds SendPoisonMsgToDls (Poison) and
+	// SendSchemaFailedMsgToDls (Schemaverse).
+	DlsConfiguration dlsConfiguration
+
 	conn   *Conn
 	name   string
 	intern string
 }
 
-// Name is the station's name (lower-cased, as the broker keeps it).
-func (s *Station) Name() string { return s.name }
+// dlsConfiguration is the type of Station.DlsConfiguration, unexported as
+// in 1.x.
+type dlsConfiguration struct {
+	Poison      bool `json:"poison"`
+	Schemaverse bool `json:"schemaverse"`
+}
 
 // CreateStation creates a station, or returns the existing one of that name
 // unchanged (the broker keeps its configuration). It is CreateStationContext
@@ -85,18 +113,8 @@ func (c *Conn) CreateStation(name string, opts ...StationOpt) (*Station, error) 
 // CreateStationContext creates a station, or returns the existing one of
 // that name unchanged. Options are checked before anything is sent.
 func (c *Conn) CreateStationContext(ctx context.Context, name string, opts ...StationOpt) (*Station, error) {
-	o := StationOpts{
-		Name:                     name,
-		RetentionType:            DefaultRetentionType,
-		RetentionVal:             DefaultRetentionValue,
-		StorageType:              DefaultStorageType,
-		Replicas:                 DefaultReplicas,
-		IdempotencyWindow:        DefaultIdempotencyWindow,
-		SendPoisonMsgToDls:       DefaultSendPoisonMsgToDls,
-		SendSchemaFailedMsgToDls: DefaultSendSchemaFailedMsgToDls,
-		TieredStorageEnabled:     DefaultTieredStorageEnabled,
-		PartitionsNumber:         DefaultPartitionsNumber,
-	}
+	o := GetStationDefaultOptions()
+	o.Name = name
 	for _, opt := range opts {
 		if opt == nil {
 			continue
@@ -104,6 +122,10 @@ func (c *Conn) CreateStationContext(ctx context.Context, name string, opts ...St
 		if err := opt(&o); err != nil {
 			return nil, opErr("create station", name, fmt.Errorf("%w: %w", ErrInvalidOption, err))
 		}
+	}
+	name = o.Name
+	if o.PartitionsNumber == 0 {
+		o.PartitionsNumber = DefaultPartitionsNumber // as 1.x read an unset number
 	}
 	lower, err := checkName(wire.ObjStation, name)
 	if err != nil {
@@ -129,6 +151,7 @@ func (c *Conn) CreateStationContext(ctx context.Context, name string, opts ...St
 		PartitionsNumber:     o.PartitionsNumber,
 		DLSStation:           strings.ToLower(o.DlsStation),
 	}
+	ctx = withTimeoutRetries(ctx, o.TimeoutRetry)
 	// A station that already exists is success (PROTOCOL Q1, §5.2.17).
 	if err := c.requestText(ctx, wire.SubjStationCreations, req, "already exist"); err != nil {
 		return nil, opErr("create station", lower, err)
@@ -143,7 +166,20 @@ func (c *Conn) CreateStationContext(ctx context.Context, name string, opts ...St
 			return nil, opErr("create station", lower, err)
 		}
 	}
-	return &Station{conn: c, name: lower, intern: intern}, nil
+	return &Station{
+		Name:                 lower,
+		RetentionType:        o.RetentionType,
+		RetentionValue:       o.RetentionVal,
+		StorageType:          o.StorageType,
+		Replicas:             o.Replicas,
+		IdempotencyWindow:    o.IdempotencyWindow,
+		SchemaName:           req.SchemaName,
+		TieredStorageEnabled: o.TieredStorageEnabled,
+		PartitionsNumber:     o.PartitionsNumber,
+		DlsStation:           req.DLSStation,
+		DlsConfiguration:     dlsConfiguration{Poison: o.SendPoisonMsgToDls, Schemaverse: o.SendSchemaFailedMsgToDls},
+		conn:                 c, name: lower, intern: intern,
+	}, nil
 }
 
 func (o *StationOpts) validate() error {
@@ -170,6 +206,8 @@ func (o *StationOpts) validate() error {
 		return invalid("idempotency window %v is longer than the retention of %d seconds", o.IdempotencyWindow, o.RetentionVal)
 	case o.PartitionsNumber < 1 || o.PartitionsNumber > MaxPartitionsNumber:
 		return invalid("partitions number %d must be 1 to %d", o.PartitionsNumber, MaxPartitionsNumber)
+	case o.TimeoutRetry < 0:
+		return invalid("timeout retries %d is negative", o.TimeoutRetry)
 	}
 	if o.SchemaName != "" {
 		// The broker lower-cases the name before looking the schema up
@@ -187,8 +225,15 @@ func (o *StationOpts) validate() error {
 }
 
 // Destroy removes the station with its messages, producers and consumers.
-// It is DestroyContext with context.Background.
-func (s *Station) Destroy() error { return s.DestroyContext(context.Background()) }
+// It is DestroyContext with context.Background; the options are those of
+// 1.x (TimeoutRetry).
+func (s *Station) Destroy(options ...RequestOpt) error {
+	ctx, err := requestOptionsContext(context.Background(), options)
+	if err != nil {
+		return opErr("destroy station", s.name, err)
+	}
+	return s.DestroyContext(ctx)
+}
 
 // DestroyContext removes the station with its messages, producers and
 // consumers. Destroying a station that does not exist is not an error.

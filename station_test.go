@@ -30,8 +30,8 @@ func TestCreateStationWithEveryOption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Name() != strings.ToLower(name) {
-		t.Errorf("Name = %q, want the lower-cased name", s.Name())
+	if s.Name != strings.ToLower(name) {
+		t.Errorf("Name = %q, want the lower-cased name", s.Name)
 	}
 	// Creating it again is not an error and keeps the first configuration.
 	if _, err := c.CreateStation(name, memphis.PartitionsNumber(5)); err != nil {
@@ -66,15 +66,15 @@ func TestCreateStationRejectsBadInputLocally(t *testing.T) {
 		opts []memphis.StationOpt
 		want error
 	}{
-		"empty name":         {"", nil, memphis.ErrInvalidName},
-		"bad characters":     {"a b!", nil, memphis.ErrInvalidName},
-		"hash":               {"a#b", nil, memphis.ErrInvalidName},
-		"too long":           {strings.Repeat("a", 129), nil, memphis.ErrInvalidName},
-		"leading dot":        {".abc", nil, memphis.ErrInvalidName},
-		"zero partitions":    {"ok", []memphis.StationOpt{memphis.PartitionsNumber(0)}, memphis.ErrInvalidOption},
-		"negative retention": {"ok", []memphis.StationOpt{memphis.RetentionVal(-1)}, memphis.ErrInvalidOption},
-		"window too long":    {"ok", []memphis.StationOpt{memphis.IdempotencyWindow(2 * time.Hour)}, memphis.ErrInvalidOption},
-		"replicas 7":         {"ok", []memphis.StationOpt{memphis.Replicas(7)}, memphis.ErrInvalidOption},
+		"empty name":          {"", nil, memphis.ErrInvalidName},
+		"bad characters":      {"a b!", nil, memphis.ErrInvalidName},
+		"hash":                {"a#b", nil, memphis.ErrInvalidName},
+		"too long":            {strings.Repeat("a", 129), nil, memphis.ErrInvalidName},
+		"leading dot":         {".abc", nil, memphis.ErrInvalidName},
+		"negative partitions": {"ok", []memphis.StationOpt{memphis.PartitionsNumber(-2)}, memphis.ErrInvalidOption},
+		"negative retention":  {"ok", []memphis.StationOpt{memphis.RetentionVal(-1)}, memphis.ErrInvalidOption},
+		"window too long":     {"ok", []memphis.StationOpt{memphis.IdempotencyWindow(2 * time.Hour)}, memphis.ErrInvalidOption},
+		"replicas 7":          {"ok", []memphis.StationOpt{memphis.Replicas(7)}, memphis.ErrInvalidOption},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := c.CreateStation(tc.name, tc.opts...); !errors.Is(err, tc.want) {

@@ -164,7 +164,7 @@ func (t *Telemetry) OnConsumeError(c *memphis.Consumer, err error) {
 }
 
 // groupOf is the consumer's group.
-func groupOf(c *memphis.Consumer) string { return c.ConsumerGroup() }
+func groupOf(c *memphis.Consumer) string { return c.ConsumerGroup }
 
 // recordCarrier writes a span context into a produced message's headers.
 type recordCarrier struct{ r *memphis.ProduceRecord }
