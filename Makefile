@@ -18,7 +18,9 @@ BENCHOUT    ?= /tmp/memphis-bench.txt
 SOAK        ?= 10m
 SOAKTIMEOUT ?= 20m
 
-.PHONY: all help test run lint fmt vet staticcheck apicompat bench cover integration devbroker fuzz soak
+INTEROP_COUNT ?= 20
+
+.PHONY: all help test run lint fmt vet staticcheck apicompat bench cover integration devbroker fuzz soak interop interop-go interop-node
 
 all: lint test
 
@@ -91,6 +93,21 @@ cover:
 integration:
 	@test -n "$$MEMPHIS_HOST" || { echo "set MEMPHIS_HOST (and MEMPHIS_USER, MEMPHIS_PASSWORD or MEMPHIS_TOKEN, MEMPHIS_PORT)"; exit 2; }
 	$(GO) test -race -count=1 -p 1 -timeout 20m . ./internal/broker/ ./examples/
+
+## interop: the official Go SDK (INTEROP_COUNT=20 runs in a row) and Node.js SDK against dev brokers, or MEMPHIS_HOST
+# Each part lives in interop/ as its own project: the official Go SDK has
+# this module's path, so interop/golang is a module of its own that starts
+# the dev broker as a separate process; interop/run.sh does that for Node.js.
+interop: interop-go interop-node
+
+interop-go:
+	cd interop/golang && $(GO) test -count=$(INTEROP_COUNT) -timeout 40m .
+
+# npm ci installs exactly what interop/node/package-lock.json pins.
+interop-node:
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+	  { echo "interop-node needs node and npm (Debian: apt-get install nodejs npm)"; exit 2; }
+	cd interop/node && npm ci --no-audit --no-fund --loglevel=error && ../run.sh node --test interop.test.mjs
 
 ## devbroker: the standalone in-process broker on :6666 (Ctrl-C stops it)
 devbroker:

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
 	"github.com/memphisdev/memphis.go"
@@ -281,5 +282,75 @@ func TestResendDeadLetters(t *testing.T) {
 	}
 	if _, err := s.ResendDeadLetters("nope"); err == nil {
 		t.Error("resend on a missing station succeeded")
+	}
+}
+
+// An SDK's destroy tells other clients nothing, as on Memphis 1.4.4: a
+// connection that cached a producer of the station finds out when it
+// produces. DestroyStation, as the UI does, tells every client at once: the
+// connection drops its cached producer and its next produce creates the
+// station again.
+func TestDestroyStationTellsClients(t *testing.T) {
+	s := memphistest.NewServer(t)
+	a, b := connect(t, s), connect(t, s)
+	updates := make(chan *nats.Msg, 8)
+	nc, err := nats.Connect(s.URL(), nats.UserInfo(s.Username()+"$1", s.Password()), nats.Name("watcher::"+s.Username()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.ChanSubscribe("$memphis_sdk_clients_updates", updates); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := b.Produce("sdk-destroyed", "p", []byte("1"), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := a.CreateStation("sdk-destroyed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Produce("sdk-destroyed", "p", []byte("2"), nil, nil); !errors.Is(err, memphis.ErrStationNotFound) {
+		t.Fatalf("produce after an SDK destroy: err = %v, want ErrStationNotFound", err)
+	}
+
+	if err := b.Produce("ui-destroyed", "p", []byte("1"), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DestroyStation("ui-destroyed"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-updates:
+		if got := string(m.Data); !strings.Contains(got, `"remove_station"`) || !strings.Contains(got, `"ui-destroyed"`) {
+			t.Fatalf("update = %s", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no remove_station update after DestroyStation")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := b.Produce("ui-destroyed", "p", []byte("2"), nil, nil)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("produce after DestroyStation: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // the update reaches b's handler on its own goroutine
+	}
+	if err := s.DestroyStation("no-such-station"); err == nil {
+		t.Error("DestroyStation of a missing station: no error")
+	}
+	select {
+	case m := <-updates:
+		t.Errorf("unexpected update %s", m.Data)
+	default:
 	}
 }

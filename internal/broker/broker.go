@@ -536,6 +536,19 @@ func (b *Broker) ResendDeadLetters(station string) (int, error) {
 	return cp.resendDeadLetters(station)
 }
 
+// DestroyStation removes a station as the Memphis UI does: its streams and
+// registrations go, and every connected client gets a remove_station
+// update, which an SDK destroy does not send.
+func (b *Broker) DestroyStation(station string) error {
+	b.life.Lock()
+	cp := b.cp
+	b.life.Unlock()
+	if cp == nil {
+		return errors.New("broker: not running")
+	}
+	return cp.destroyStationAsUI(station)
+}
+
 // DeadLetters lists the dead-letter records kept for a station.
 func (b *Broker) DeadLetters(station string) []DeadLetter {
 	b.life.Lock()

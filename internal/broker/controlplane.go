@@ -49,17 +49,16 @@ func startControlPlane(b *Broker, g *ingest) (*controlPlane, error) {
 		return nil, err
 	}
 	cp := &controlPlane{b: b, nc: nc, js: js, ingest: g, reg: reg, closing: make(chan struct{})}
-	var streams []string
 	for _, st := range reg.Stations {
 		if err := cp.ensureTransforms(st); err != nil {
 			nc.Close()
 			return nil, err
 		}
-		streams = append(streams, st.streams()...)
-	}
-	if err := g.add(streams...); err != nil {
-		nc.Close()
-		return nil, err
+		if err := g.add(st.idempotencyWindow(), st.streams()...); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		cp.seedMsgIDs(st)
 	}
 	requests := map[string]func([]byte) []byte{
 		wire.SubjStationCreations:     cp.createStation,

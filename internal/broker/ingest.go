@@ -18,21 +18,28 @@ import (
 	"github.com/memphisdev/memphis.go/internal/wire"
 )
 
-// Idempotent produce for every SDK (PROTOCOL §15.5, option c).
+// Idempotent produce for every SDK.
 //
-// The real broker's JetStream de-duplicates on the msg-id header (Q9), stock
-// JetStream only on Nats-Msg-Id. This SDK sends both; the official Node.js
-// and Python SDKs send only msg-id. So every node maps a station's publish
-// subject "<stream>.final" to "$memphis_ingest.<stream>", where the ingest
-// copies msg-id into Nats-Msg-Id and republishes to "<stream>.stored"; the
-// stream's subject transform stores it back under "<stream>.final", so
-// consumers and filters see the subject the real broker stores.
+// The real broker's JetStream de-duplicates on the msg-id header; stock
+// JetStream only on Nats-Msg-Id, which the official SDKs do not send. So
+// every node maps a station's publish subject "<stream>.final" to
+// "$memphis_ingest.<stream>", where the ingest de-duplicates on msg-id
+// itself and republishes what is new to "<stream>.stored"; the stream's
+// subject transform stores it back under "<stream>.final", so consumers and
+// filters see the subject the real broker stores. The message is stored as
+// the client sent it: consumers see the headers Memphis 1.4.4 would deliver.
 //
-// The client's reply subject rides along, so the stream's PubAck (a
-// duplicate's too) goes straight to the client. The ingest subscribes only
-// to streams of existing stations: a publish to a station that does not
-// exist finds no subscriber, and the client gets NATS's "no responders" at
-// once, as it does from the real broker.
+// A message without msg-id keeps the client's reply subject, so its PubAck
+// goes straight to the client. One with msg-id is stored with a reply
+// subject of the ingest's own, so that the ingest learns its sequence
+// before passing the PubAck on; a later copy inside the station's
+// idempotency window is answered as JetStream answers a duplicate
+// ({"stream":…,"seq":<first>,"duplicate": true}) and not stored. A copy
+// that arrives while the first is still being stored waits for its verdict.
+//
+// The ingest subscribes only to streams of existing stations: a publish to
+// a station that does not exist finds no subscriber, and the client gets
+// NATS's "no responders" at once, as it does from the real broker.
 const (
 	// IngestPrefix starts the subject a station publish is mapped to; a
 	// core NATS subscriber sees "<stream>.final" publishes there.
@@ -41,6 +48,13 @@ const (
 	storedSuffix   = ".stored"
 	mappingDest    = IngestPrefix + "{{wildcard(1)}}"
 	ingestConnName = "MEMPHIS INTERNAL INGEST"
+	// ackPrefix starts the reply subjects of messages stored with a msg-id:
+	// "$memphis_ingest_acks.<connection>.<token>".
+	ackPrefix = "$memphis_ingest_acks."
+	ackSID    = "acks"
+	// inFlightLimit is how long a stored copy's PubAck is awaited before a
+	// later copy is stored in its place (the first was lost with a node).
+	inFlightLimit = 30 * time.Second
 )
 
 // addIngestMapping routes a node's station publishes through the ingest.
@@ -70,13 +84,17 @@ type ingest struct {
 	user, pass string
 	enabled    bool
 
+	ids *dedupe // shared by every node's connection
+
 	mu      sync.Mutex
 	streams map[string]bool
 	nodes   []*ingestConn // by node index; nil while a node is down
+	dials   int           // connections made, naming each one's ack subjects
 }
 
 func newIngest(log *slog.Logger, user, pass string, nodes int, enabled bool) *ingest {
-	return &ingest{log: log, user: user, pass: pass, enabled: enabled, streams: map[string]bool{}, nodes: make([]*ingestConn, nodes)}
+	return &ingest{log: log, user: user, pass: pass, enabled: enabled, ids: newDedupe(),
+		streams: map[string]bool{}, nodes: make([]*ingestConn, nodes)}
 }
 
 // attach connects to node i and subscribes every known stream there.
@@ -90,7 +108,8 @@ func (g *ingest) attach(i int, ns *server.Server) error {
 	for s := range g.streams {
 		streams = append(streams, s)
 	}
-	c, err := dialIngest(ns, g.log, g.user, g.pass, streams)
+	g.dials++
+	c, err := dialIngest(ns, g.log, g.user, g.pass, streams, g.ids, ackPrefix+strconv.Itoa(g.dials)+".")
 	if err != nil {
 		return fmt.Errorf("broker: ingest connection to node %d: %w", i, err)
 	}
@@ -118,13 +137,15 @@ func (g *ingest) close() {
 	}
 }
 
-// add starts forwarding the streams' publishes on every node. When it
-// returns, a client on any node that publishes to them is served.
-func (g *ingest) add(streams ...string) error {
+// add starts forwarding the streams' publishes on every node, dropping a
+// msg-id seen within window. When it returns, a client on any node that
+// publishes to them is served.
+func (g *ingest) add(window time.Duration, streams ...string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, s := range streams {
 		g.streams[s] = true
+		g.ids.track(s, window)
 	}
 	for i, c := range g.nodes {
 		if c == nil {
@@ -143,6 +164,7 @@ func (g *ingest) remove(streams ...string) {
 	defer g.mu.Unlock()
 	for _, s := range streams {
 		delete(g.streams, s)
+		g.ids.forget(s)
 	}
 	for _, c := range g.nodes {
 		if c != nil {
@@ -160,10 +182,18 @@ type ingestConn struct {
 	ns         *server.Server
 	log        *slog.Logger
 	user, pass string
+	ids        *dedupe
+	acks       string // this connection's ack subject prefix
 
-	wmu     sync.Mutex // guards conn, w, sids, nextSID, pongs, closed
+	// pending are the msg-id copies being stored, by the token ending their
+	// reply subject; only the read loop uses them.
+	pending   map[uint64]pendingStore
+	nextToken uint64
+
+	wmu     sync.Mutex // guards conn, w, scratch, sids, nextSID, pongs, closed
 	conn    net.Conn
 	w       *bufio.Writer
+	scratch []byte            // a protocol line being written
 	sids    map[string]uint64 // ingest subscription per stream
 	nextSID uint64
 	pongs   []chan struct{}
@@ -181,8 +211,9 @@ const (
 // errIngestClosed ends a wait for the broker on a connection that closed.
 var errIngestClosed = errors.New("ingest connection closed")
 
-func dialIngest(ns *server.Server, log *slog.Logger, user, pass string, streams []string) (*ingestConn, error) {
-	c := &ingestConn{ns: ns, log: log, user: user, pass: pass, sids: map[string]uint64{}, done: make(chan struct{})}
+func dialIngest(ns *server.Server, log *slog.Logger, user, pass string, streams []string, ids *dedupe, acks string) (*ingestConn, error) {
+	c := &ingestConn{ns: ns, log: log, user: user, pass: pass, ids: ids, acks: acks, pending: map[uint64]pendingStore{},
+		sids: map[string]uint64{}, done: make(chan struct{})}
 	for _, s := range streams {
 		c.nextSID++
 		c.sids[s] = c.nextSID
@@ -225,6 +256,7 @@ func (c *ingestConn) dial() (*bufio.Reader, error) {
 		conn.Close()
 		return nil, errIngestClosed
 	}
+	w.WriteString("SUB " + c.acks + "* " + ackSID + "\r\n")
 	for stream, sid := range c.sids {
 		writeSub(w, stream, sid)
 	}
@@ -348,6 +380,9 @@ func (c *ingestConn) run(r *bufio.Reader) {
 		closed := c.closed
 		c.pongs = nil // their PINGs died with the connection
 		c.wmu.Unlock()
+		// Their PubAcks died too; the copies held behind them are stored
+		// when a later copy finds the first one stale.
+		clear(c.pending)
 		if closed {
 			return
 		}
@@ -370,8 +405,8 @@ func (c *ingestConn) run(r *bufio.Reader) {
 // serve handles what the node sends until the connection fails.
 func (c *ingestConn) serve(r *bufio.Reader) error {
 	var (
-		m               msgLine
-		buf, out, names []byte
+		m          msgLine
+		buf, names []byte
 	)
 	for {
 		line, err := r.ReadSlice('\n')
@@ -393,15 +428,13 @@ func (c *ingestConn) serve(r *bufio.Reader) error {
 			if _, err := io.ReadFull(r, buf); err != nil {
 				return err
 			}
-			out = appendForward(out[:0], &m, buf[:m.hdrLen])
 			c.wmu.Lock()
-			c.w.Write(out)
-			c.w.Write(buf[m.hdrLen:m.total])
-			_, err = c.w.WriteString("\r\n")
-			c.wmu.Unlock()
-			if err != nil {
-				return err
+			if bytes.HasPrefix(m.subject, []byte(ackPrefix)) {
+				c.onStored(&m, buf[:m.total])
+			} else {
+				c.onPublish(&m, buf[:m.total], time.Now())
 			}
+			c.wmu.Unlock()
 		case bytes.HasPrefix(line, []byte("PING")):
 			c.wmu.Lock()
 			_, err = c.w.WriteString("PONG\r\n")
@@ -473,7 +506,7 @@ func (m *msgLine) parse(line []byte) bool {
 			return false
 		}
 	}
-	return bytes.HasPrefix(m.subject, []byte(IngestPrefix))
+	return bytes.HasPrefix(m.subject, []byte(IngestPrefix)) || bytes.HasPrefix(m.subject, []byte(ackPrefix))
 }
 
 // atoi parses a protocol size: decimal digits only.
@@ -491,36 +524,137 @@ func atoi(b []byte) (int, bool) {
 	return n, true
 }
 
-// appendForward renders the publish that stores a message, up to its
-// payload: to "<stream>.stored", with the client's reply subject, and with
-// msg-id copied into Nats-Msg-Id when only msg-id is there.
-func appendForward(out []byte, m *msgLine, hdr []byte) []byte {
-	if id := headerValue(hdr, wire.HdrMsgID); id != nil && headerValue(hdr, wire.HdrNatsMsgID) == nil {
-		grown := make([]byte, 0, len(hdr)+len(wire.HdrNatsMsgID)+len(id)+4)
-		grown = append(grown, hdr[:len(hdr)-2]...) // up to the blank line
-		grown = append(grown, wire.HdrNatsMsgID+": "...)
-		grown = append(grown, id...)
-		hdr = append(grown, "\r\n\r\n"...)
+// pendingStore is a msg-id copy on its way into its stream.
+type pendingStore struct {
+	stream string
+	entry  *idEntry
+	reply  []byte // the client's, for the PubAck
+}
+
+// onPublish handles a client's publish (msg holds its header block and
+// payload); c.wmu is held.
+func (c *ingestConn) onPublish(m *msgLine, msg []byte, now time.Time) {
+	stream := m.subject[len(IngestPrefix):]
+	hdr, payload := msg[:m.hdrLen], msg[m.hdrLen:]
+	id := headerValue(hdr, wire.HdrMsgID)
+	if id == nil {
+		c.forward(stream, m.reply, hdr, payload)
+		return
 	}
-	if len(hdr) > 0 {
+	e, seq, verdict := c.ids.admit(string(stream), string(id), now, m.reply, msg, m.hdrLen)
+	switch verdict {
+	case storeFirst:
+		c.storeFirst(string(stream), e, m.reply, hdr, payload)
+	case duplicate:
+		c.answerDuplicate(stream, m.reply, seq)
+	case held:
+		// Answered when the first copy's verdict comes.
+	case untracked:
+		c.forward(stream, m.reply, hdr, payload)
+	}
+}
+
+// storeFirst sends a msg-id copy to its stream with a reply subject of the
+// ingest's own; c.wmu is held.
+func (c *ingestConn) storeFirst(stream string, e *idEntry, reply, hdr, payload []byte) {
+	c.nextToken++
+	c.pending[c.nextToken] = pendingStore{stream: stream, entry: e, reply: append([]byte(nil), reply...)}
+	c.forward([]byte(stream), strconv.AppendUint([]byte(c.acks), c.nextToken, 10), hdr, payload)
+}
+
+// onStored handles the stream's answer to a msg-id copy: the PubAck goes on
+// to the client, and the copies that waited for it are answered as
+// duplicates, or, when storing failed, the next of them is stored instead;
+// c.wmu is held.
+func (c *ingestConn) onStored(m *msgLine, msg []byte) {
+	token, err := strconv.ParseUint(string(m.subject[len(c.acks):]), 10, 64)
+	if err != nil || !bytes.HasPrefix(m.subject, []byte(c.acks)) {
+		return
+	}
+	p, ok := c.pending[token]
+	if !ok {
+		return
+	}
+	delete(c.pending, token)
+	hdr, body := msg[:m.hdrLen], msg[m.hdrLen:]
+	if len(p.reply) > 0 {
+		c.forwardTo(p.reply, hdr, body)
+	}
+	seq := storedSeq(hdr, body)
+	waiting, next := c.ids.resolve(p.stream, p.entry, seq, time.Now())
+	for _, w := range waiting {
+		c.answerDuplicate([]byte(p.stream), w.reply, seq)
+	}
+	if next != nil {
+		c.storeFirst(p.stream, p.entry, next.reply, next.msg[:next.hdrLen], next.msg[next.hdrLen:])
+	}
+}
+
+// storedSeq is the sequence a PubAck reports, 0 when it reports a failure
+// (an error, or a status such as 503 no responders).
+func storedSeq(hdr, body []byte) uint64 {
+	if len(hdr) > 0 && !bytes.Equal(bytes.TrimSpace(hdr), []byte("NATS/1.0")) && bytes.HasPrefix(hdr, []byte("NATS/1.0 ")) {
+		return 0
+	}
+	var ack struct {
+		Seq   uint64          `json:"seq"`
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(body, &ack) != nil || ack.Error != nil {
+		return 0
+	}
+	return ack.Seq
+}
+
+// answerDuplicate replies as JetStream does to a message whose id it has
+// stored already; c.wmu is held.
+func (c *ingestConn) answerDuplicate(stream, reply []byte, seq uint64) {
+	if len(reply) == 0 {
+		return
+	}
+	body := fmt.Appendf(nil, `{"stream":%q,"seq":%d,"duplicate": true}`, stream, seq)
+	c.forwardTo(reply, nil, body)
+}
+
+// forward publishes a message to "<stream>.stored"; c.wmu is held.
+func (c *ingestConn) forward(stream, reply, hdr, payload []byte) {
+	c.scratch = appendPub(c.scratch[:0], stream, storedSuffix, reply, len(hdr), len(hdr)+len(payload))
+	c.w.Write(c.scratch)
+	c.w.Write(hdr)
+	c.w.Write(payload)
+	c.w.WriteString("\r\n")
+}
+
+// forwardTo publishes hdr and body to subject, as they are; c.wmu is held.
+func (c *ingestConn) forwardTo(subject, hdr, body []byte) {
+	c.scratch = appendPub(c.scratch[:0], subject, "", nil, len(hdr), len(hdr)+len(body))
+	c.w.Write(c.scratch)
+	c.w.Write(hdr)
+	c.w.Write(body)
+	c.w.WriteString("\r\n")
+}
+
+// appendPub renders a PUB (or, with a header block, HPUB) line to
+// subject+suffix.
+func appendPub(out, subject []byte, suffix string, reply []byte, hdrLen, total int) []byte {
+	if hdrLen > 0 {
 		out = append(out, "HPUB "...)
 	} else {
 		out = append(out, "PUB "...)
 	}
-	out = append(out, m.subject[len(IngestPrefix):]...)
-	out = append(out, storedSuffix...)
-	if len(m.reply) > 0 {
+	out = append(out, subject...)
+	out = append(out, suffix...)
+	if len(reply) > 0 {
 		out = append(out, ' ')
-		out = append(out, m.reply...)
+		out = append(out, reply...)
 	}
 	out = append(out, ' ')
-	if len(hdr) > 0 {
-		out = strconv.AppendInt(out, int64(len(hdr)), 10)
+	if hdrLen > 0 {
+		out = strconv.AppendInt(out, int64(hdrLen), 10)
 		out = append(out, ' ')
 	}
-	out = strconv.AppendInt(out, int64(len(hdr)+m.total-m.hdrLen), 10)
-	out = append(out, "\r\n"...)
-	return append(out, hdr...)
+	out = strconv.AppendInt(out, int64(total), 10)
+	return append(out, "\r\n"...)
 }
 
 // headerValue finds a header by its exact name in a NATS header block

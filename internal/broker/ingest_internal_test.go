@@ -2,7 +2,6 @@ package broker
 
 import (
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -42,36 +41,91 @@ func TestMsgLineParse(t *testing.T) {
 	}
 }
 
-func TestAppendForward(t *testing.T) {
-	const (
-		msgIDOnly = "NATS/1.0\r\nmsg-id: abc\r\n\r\n"
-		both      = "NATS/1.0\r\nmsg-id: abc\r\nNats-Msg-Id: xyz\r\n\r\n"
-		neither   = "NATS/1.0\r\nother: 1\r\n\r\n"
-		lookalike = "NATS/1.0\r\nx-msg-id: abc\r\n\r\n" // not the msg-id header
-	)
-	const copied = "NATS/1.0\r\nmsg-id: abc\r\nNats-Msg-Id: abc\r\n\r\n"
-	hpub := func(reply, hdr string) string {
-		if reply != "" {
-			reply = " " + reply
-		}
-		return fmt.Sprintf("HPUB s$1.stored%s %d %d\r\n%s", reply, len(hdr), len(hdr)+5, hdr)
-	}
+func TestAppendPub(t *testing.T) {
 	for _, tc := range []struct {
-		name, hdr, reply string
-		want             string
+		name          string
+		reply         string
+		hdrLen, total int
+		want          string
 	}{
-		{"msg-id copied", msgIDOnly, "_INBOX.r", hpub("_INBOX.r", copied)},
-		{"Nats-Msg-Id kept", both, "_INBOX.r", hpub("_INBOX.r", both)},
-		{"no id", neither, "", hpub("", neither)},
-		{"only a look-alike", lookalike, "", hpub("", lookalike)},
-		{"no header", "", "_INBOX.r", "PUB s$1.stored _INBOX.r 5\r\n"},
+		{"headers and reply", "_INBOX.r", 12, 17, "HPUB s$1.stored _INBOX.r 12 17\r\n"},
+		{"headers, no reply", "", 12, 17, "HPUB s$1.stored 12 17\r\n"},
+		{"no headers", "_INBOX.r", 0, 5, "PUB s$1.stored _INBOX.r 5\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := msgLine{subject: []byte(IngestPrefix + "s$1"), reply: []byte(tc.reply), hdrLen: len(tc.hdr), total: len(tc.hdr) + 5}
-			if got := string(appendForward(nil, &m, []byte(tc.hdr))); got != tc.want {
-				t.Errorf("got  %q\nwant %q", got, tc.want)
+			if got := string(appendPub(nil, []byte("s$1"), storedSuffix, []byte(tc.reply), tc.hdrLen, tc.total)); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestStoredSeq(t *testing.T) {
+	for _, tc := range []struct {
+		name, hdr, body string
+		want            uint64
+	}{
+		{"stored", "", `{"stream":"s$1","seq":7}`, 7},
+		{"duplicate", "", `{"stream":"s$1","seq":3,"duplicate": true}`, 3},
+		{"error", "", `{"error":{"code":503,"err_code":10077,"description":"x"},"stream":"s$1","seq":0}`, 0},
+		{"no responders", "NATS/1.0 503\r\n\r\n", "", 0},
+		{"plain header block", "NATS/1.0\r\nk: v\r\n\r\n", `{"stream":"s$1","seq":9}`, 9},
+		{"not JSON", "", "oops", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := storedSeq([]byte(tc.hdr), []byte(tc.body)); got != tc.want {
+				t.Errorf("got %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// The de-duplication state: a new id is stored, a copy while the first is
+// on its way waits, a stored id answers duplicates until the window ends,
+// and a failed first copy lets a waiting one be stored instead.
+func TestDedupe(t *testing.T) {
+	d := newDedupe()
+	d.track("s$1", time.Minute)
+	now := time.Unix(1000, 0)
+	admit := func(id string, at time.Time) (*idEntry, uint64, verdict) {
+		return d.admit("s$1", id, at, []byte("_INBOX."+id), []byte("msg"), 0)
+	}
+	e, _, v := admit("a", now)
+	if v != storeFirst {
+		t.Fatalf("first copy: verdict %d", v)
+	}
+	if _, _, v := admit("a", now); v != held {
+		t.Fatalf("copy while the first is on its way: verdict %d", v)
+	}
+	dups, next := d.resolve("s$1", e, 5, now)
+	if len(dups) != 1 || next != nil || string(dups[0].reply) != "_INBOX.a" {
+		t.Fatalf("resolve stored: %d duplicates, next %v", len(dups), next)
+	}
+	if _, seq, v := admit("a", now.Add(59*time.Second)); v != duplicate || seq != 5 {
+		t.Fatalf("inside the window: verdict %d seq %d", v, seq)
+	}
+	if _, _, v := admit("a", now.Add(61*time.Second)); v != storeFirst {
+		t.Fatalf("after the window: verdict %d", v)
+	}
+
+	f, _, _ := admit("b", now)
+	admit("b", now)
+	if dups, next := d.resolve("s$1", f, 0, now); len(dups) != 0 || next == nil {
+		t.Fatalf("resolve failed: %d duplicates, next %v", len(dups), next)
+	}
+	if _, _, v := admit("b", now); v != held {
+		t.Fatalf("after a failure, the next copy is on its way: verdict %d", v)
+	}
+	if _, _, v := admit("b", now.Add(inFlightLimit+time.Second)); v != storeFirst {
+		t.Fatalf("a first copy never answered: verdict %d", v)
+	}
+
+	if _, _, v := d.admit("other$1", "a", now, nil, nil, 0); v != untracked {
+		t.Fatalf("unknown stream: verdict %d", v)
+	}
+	d.forget("s$1")
+	if _, _, v := admit("a", now); v != untracked {
+		t.Fatalf("forgotten stream: verdict %d", v)
 	}
 }
 

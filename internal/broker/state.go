@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/memphisdev/memphis.go/internal/wire"
 )
@@ -33,6 +34,11 @@ type station struct {
 	Schema         string `json:"schema"`
 	SchemaVersion  int    `json:"schema_version"`
 	TieredStorage  bool   `json:"tiered_storage"`
+}
+
+// idempotencyWindow is how long a msg-id keeps a copy out of the station.
+func (st *station) idempotencyWindow() time.Duration {
+	return time.Duration(st.IdempotencyMs) * time.Millisecond
 }
 
 // streams names the station's JetStream streams, one per partition.

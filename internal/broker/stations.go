@@ -235,10 +235,44 @@ func (cp *controlPlane) createStreams(st *station) error {
 			return errors.New(jsErrorText(err))
 		}
 	}
-	if err := cp.ingest.add(st.streams()...); err != nil {
+	if err := cp.ingest.add(st.idempotencyWindow(), st.streams()...); err != nil {
 		return err
 	}
 	return nil
+}
+
+// seedMsgIDs tells the ingest which msg-ids a restarted broker's streams
+// stored within the idempotency window, as JetStream rebuilds its own
+// de-duplication state from stored messages on start.
+func (cp *controlPlane) seedMsgIDs(st *station) {
+	ctx, cancel := jsCtx()
+	defer cancel()
+	since := time.Now().Add(-st.idempotencyWindow())
+	for _, stream := range st.streams() {
+		s, err := cp.js.Stream(ctx, stream)
+		if err != nil {
+			continue // nothing stored
+		}
+		// Newest first, back to the window's start; then seeded oldest
+		// first, so the first copy of an id is the one remembered.
+		var found []*jetstream.RawStreamMsg
+		state := s.CachedInfo().State
+		for seq := state.LastSeq; seq >= state.FirstSeq && seq > 0; seq-- {
+			m, err := s.GetMsg(ctx, seq)
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				continue // deleted
+			}
+			if err != nil || m.Time.Before(since) {
+				break
+			}
+			found = append(found, m)
+		}
+		for i := len(found) - 1; i >= 0; i-- {
+			if id := found[i].Header.Get(wire.HdrMsgID); id != "" {
+				cp.ingest.ids.seed(stream, id, found[i].Sequence, found[i].Time)
+			}
+		}
+	}
 }
 
 // ensureTransforms gives a station's streams the subject transform the
@@ -299,21 +333,43 @@ func (cp *controlPlane) destroyStation(body []byte) []byte {
 	if st == nil {
 		return text("Station  does not exist") // Q3: the name comes from an empty record
 	}
+	// Memphis 1.4.4 tells no client when an SDK destroys a station: only a
+	// removal from its UI does. Clients are written for that; the official
+	// Go SDK (v1.3.2) even crashes when the update races with its own
+	// destroy. So this path stays silent too.
+	cp.removeStation(st)
+	return nil
+}
+
+// destroyStationAsUI removes a station as the real broker's UI does: like
+// an SDK destroy, and then every client is told with a remove_station
+// update.
+func (cp *controlPlane) destroyStationAsUI(name string) error {
+	name = strings.ToLower(name)
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	st := cp.reg.Stations[name]
+	if st == nil {
+		return fmt.Errorf("broker: station %s does not exist", name)
+	}
+	cp.removeStation(st)
+	cp.publishJSON(wire.SubjClientUpdates, wire.ClientUpdate{StationName: st.Intern, Type: wire.UpdateRemoveStation})
+	return nil
+}
+
+// removeStation deletes a station's streams and its record; cp.mu is held.
+func (cp *controlPlane) removeStation(st *station) {
 	ctx, cancel := jsCtx()
 	defer cancel()
 	cp.ingest.remove(st.streams()...)
 	for _, p := range st.Partitions {
 		err := cp.js.DeleteStream(ctx, wire.StreamName(st.Intern, p))
 		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-			cp.b.log.Warn("broker: stream not deleted", "station", name, "partition", p, "err", err)
+			cp.b.log.Warn("broker: stream not deleted", "station", st.Name, "partition", p, "err", err)
 		}
 	}
-	cp.reg.dropStation(name)
+	cp.reg.dropStation(st.Name)
 	cp.save()
-	// The real broker tells SDKs only when a station is removed from its UI
-	// (Q16); telling them always lets them drop cached producers at once.
-	cp.publishJSON(wire.SubjClientUpdates, wire.ClientUpdate{StationName: st.Intern, Type: wire.UpdateRemoveStation})
-	return nil
 }
 
 // pickPartition chooses where a dead-letter copy goes: any partition (the

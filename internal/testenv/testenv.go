@@ -1,6 +1,8 @@
-// Package testenv gives every test suite of the module its broker: the real
-// Memphis broker named by MEMPHIS_HOST when it is set, or else an in-process
-// one from memphistest. Suites written against it run unchanged on both.
+// Package testenv gives every test suite of the module its broker: the
+// broker named by MEMPHIS_HOST when it is set (Memphis 1.4.4, or
+// cmd/memphis-devbroker), or else an in-process one from memphistest.
+// Suites written against it run on all three; where Memphis 1.4.4 behaves
+// differently on purpose or by a bug, a test asks Kind and names the quirk.
 package testenv
 
 import (
@@ -12,11 +14,39 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/memphisdev/memphis.go/internal/broker"
 	"github.com/memphisdev/memphis.go/memphistest"
 )
+
+// Kind says which broker a suite talks to.
+type Kind int
+
+const (
+	// InProcess is a memphistest server in the test's own process.
+	InProcess Kind = iota
+	// DevBroker is this module's broker in another process
+	// (cmd/memphis-devbroker) at MEMPHIS_HOST: it behaves as InProcess, but
+	// the test can not reach into it.
+	DevBroker
+	// Memphis is a real Memphis broker at MEMPHIS_HOST (1.4.4), with its
+	// quirks.
+	Memphis
+)
+
+func (k Kind) String() string {
+	switch k {
+	case InProcess:
+		return "in-process broker"
+	case DevBroker:
+		return "dev broker"
+	case Memphis:
+		return "Memphis"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
 
 // Broker is what a test needs to reach a broker.
 type Broker struct {
@@ -27,8 +57,11 @@ type Broker struct {
 	Token    string // empty in password mode
 	// AccountID is the NATS account of the user (1 unless MEMPHIS_ACCOUNT_ID says otherwise).
 	AccountID int
-	// Real is true when the broker is the one at MEMPHIS_HOST.
+	// Real is true when the broker is the one at MEMPHIS_HOST (Kind is
+	// DevBroker or Memphis): the test can not restart or intercept it.
 	Real bool
+	// Kind is which broker this is; see IsMemphis.
+	Kind Kind
 	// Server is the in-process broker, nil when Real.
 	Server *memphistest.Server
 }
@@ -61,7 +94,7 @@ func Local(t testing.TB, opts ...memphistest.Option) *Broker {
 }
 
 func real(t testing.TB, host string) *Broker {
-	b := &Broker{Host: host, Port: 6666, Username: getenv("MEMPHIS_USER", "root"), AccountID: 1, Real: true}
+	b := &Broker{Host: host, Port: 6666, Username: getenv("MEMPHIS_USER", "root"), AccountID: 1, Real: true, Kind: Memphis}
 	if p := os.Getenv("MEMPHIS_PORT"); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil {
@@ -81,8 +114,26 @@ func real(t testing.TB, host string) *Broker {
 	} else {
 		b.Password = getenv("MEMPHIS_PASSWORD", "memphis")
 	}
+	b.Kind = b.identify(t)
 	return b
 }
+
+// identify tells the dev broker from a real Memphis broker by the NATS
+// version the server reports: the dev broker embeds the nats-server this
+// module is built with, Memphis 1.4.4 its own fork of 2.10.7.
+func (b *Broker) identify(t testing.TB) Kind {
+	t.Helper()
+	nc := b.NATS(t)
+	defer nc.Close()
+	if nc.ConnectedServerVersion() == server.VERSION {
+		return DevBroker
+	}
+	return Memphis
+}
+
+// IsMemphis reports whether the broker is a real Memphis broker, whose
+// known bugs and quirks a test expects instead of this module's behaviour.
+func (b *Broker) IsMemphis() bool { return b.Kind == Memphis }
 
 func getenv(k, def string) string {
 	if v := os.Getenv(k); v != "" {
