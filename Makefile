@@ -32,15 +32,18 @@ all: lint test
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
-## test: every package against in-process brokers, with the race detector where cgo works (what CI runs)
+## test: every package of both modules (the SDK's and otelmemphis') against in-process brokers, with the race detector where cgo works (what CI runs)
+# otelmemphis/ is a module of its own, so ./... leaves it out: it is tested
+# (its example built and run too) from its own directory.
 test:
 	$(GO) test $(RACE) -count=1 -timeout 14m ./...
+	cd otelmemphis && $(GO) test $(RACE) -count=1 -timeout 5m ./...
 
 ## run: the quickstart example (in-process broker unless MEMPHIS_HOST is set)
 run:
 	$(GO) run ./examples/quickstart
 
-## lint: gofmt, go vet, staticcheck and apicompat; any finding fails
+## lint: gofmt, go vet and staticcheck on both modules, and apicompat; any finding fails
 lint: fmt vet staticcheck apicompat
 
 # Tracked and new (not ignored) Go files; plain find outside a git checkout.
@@ -51,6 +54,7 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+	cd otelmemphis && $(GO) vet ./...
 
 # staticcheck is installed with `go install` at the pinned version when it is
 # missing or another version is found.
@@ -58,6 +62,7 @@ staticcheck:
 	@$(GOBIN)/staticcheck -version 2>/dev/null | grep -q '($(STATICCHECK_VERSION:v%=%))' || \
 	  { echo "go install $(STATICCHECK)"; $(GO) install $(STATICCHECK); }
 	$(GOBIN)/staticcheck ./...
+	cd otelmemphis && $(GOBIN)/staticcheck ./...
 
 ## apicompat: the exported API against the official v1.3.2 (OFFICIAL=<checkout>, else the module proxy's)
 # Fails on an incompatible change not listed, with its reason, in

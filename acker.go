@@ -75,6 +75,7 @@ type pubReq struct {
 	name      string // the station's name, for PubAck and errors
 	partition int
 	done      func(PubAck, error) // async with a callback
+	rec       *ProduceRecord      // the hooks' record; nil without produce hooks
 	sync      bool
 	spare     bool // holds a spare slot
 	retire    bool // its reply subject may still be answered: do not pool it
@@ -231,6 +232,7 @@ func (a *acker) send(msg *nats.Msg, req *pubReq, ackWait time.Duration) error {
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
+		a.ended(req, PubAck{}, ErrConnClosed)
 		a.decided(p)
 		a.release(req)
 		return ErrConnClosed
@@ -248,16 +250,17 @@ func (a *acker) send(msg *nats.Msg, req *pubReq, ackWait time.Duration) error {
 		// on its way to the callback or the waiter.
 		return nil
 	}
+	switch {
+	case errors.Is(err, nats.ErrMaxPayload):
+		err = fmt.Errorf("%w: %d bytes with headers exceed the broker's max payload of %d: %w",
+			ErrMessageTooLarge, len(msg.Data), a.c.nc.MaxPayload(), err)
+	case errors.Is(err, nats.ErrConnectionClosed):
+		err = fmt.Errorf("%w: %w", ErrConnClosed, err)
+	}
+	a.ended(req, PubAck{}, err)
 	req.retire = true
 	a.decided(p)
 	a.release(req)
-	switch {
-	case errors.Is(err, nats.ErrMaxPayload):
-		return fmt.Errorf("%w: %d bytes with headers exceed the broker's max payload of %d: %w",
-			ErrMessageTooLarge, len(msg.Data), a.c.nc.MaxPayload(), err)
-	case errors.Is(err, nats.ErrConnectionClosed):
-		return fmt.Errorf("%w: %w", ErrConnClosed, err)
-	}
 	return err
 }
 
@@ -268,10 +271,12 @@ func (a *acker) wait(ctx context.Context, req *pubReq) (PubAck, error) {
 	case r = <-req.ch:
 	case <-ctx.Done():
 		if a.take(req.token) != nil {
+			err := fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+			a.ended(req, PubAck{}, err)
 			req.retire = true
 			a.decided(req.producer)
 			a.release(req)
-			return PubAck{}, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+			return PubAck{}, err
 		}
 		r = <-req.ch // completed concurrently; its result is on the way
 	}
@@ -296,6 +301,15 @@ func (a *acker) take(token uint64) *pubReq {
 	}
 	a.mu.Unlock()
 	return req
+}
+
+// ended runs the end hooks of req's produce, if hooks saw it start. It is
+// called before the outcome is handed over, while req is still the
+// completer's.
+func (a *acker) ended(req *pubReq, ack PubAck, err error) {
+	if req.rec != nil {
+		a.c.hooks.produceEnd(req.rec, ack, err)
+	}
 }
 
 // decided drops the counts Flush waits on, once an outcome is known.
@@ -326,6 +340,7 @@ func (a *acker) onReply(m *nats.Msg) {
 // user code must run (a done callback, or a failure to report). answered is
 // false unless the broker's reply decided it.
 func (a *acker) complete(req *pubReq, ack PubAck, err error, answered bool) {
+	a.ended(req, ack, err)
 	p := req.producer
 	req.retire = !answered
 	switch {

@@ -109,10 +109,21 @@ type badEnv struct {
 	station  *memphis.Station // three partitions
 	producer *memphis.Producer
 	consumer *memphis.Consumer
+	// connect replaces memphis.Connect in the connect rows when set (to add
+	// hooks, say).
+	connect func(host, user string, opts ...memphis.Option) (*memphis.Conn, error)
+}
+
+// dial is how the connect rows connect.
+func (e *badEnv) dial(host, user string, opts ...memphis.Option) (*memphis.Conn, error) {
+	if e.connect != nil {
+		return e.connect(host, user, opts...)
+	}
+	return memphis.Connect(host, user, opts...)
 }
 
 func connectWith(e *badEnv, opts ...memphis.Option) error {
-	c, err := memphis.Connect(e.b.Host, e.b.Username, append(credentials(e.b), opts...)...)
+	c, err := e.dial(e.b.Host, e.b.Username, append(credentials(e.b), opts...)...)
 	if err == nil {
 		c.Close()
 	}
@@ -129,19 +140,19 @@ func badInputs() []badInput {
 	return []badInput{
 		// Connecting.
 		{name: "connect/empty host", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
-			_, err := memphis.Connect("", "root", memphis.Password("x"))
+			_, err := e.dial("", "root", memphis.Password("x"))
 			return err
 		}},
 		{name: "connect/empty username", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
-			_, err := memphis.Connect(e.b.Host, "", memphis.Password("x"))
+			_, err := e.dial(e.b.Host, "", memphis.Password("x"))
 			return err
 		}},
 		{name: "connect/no password or token", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
-			_, err := memphis.Connect(e.b.Host, "root", memphis.Port(e.b.Port))
+			_, err := e.dial(e.b.Host, "root", memphis.Port(e.b.Port))
 			return err
 		}},
 		{name: "connect/password and token", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
-			_, err := memphis.Connect(e.b.Host, "root", memphis.Password("x"), memphis.ConnectionToken("y"))
+			_, err := e.dial(e.b.Host, "root", memphis.Password("x"), memphis.ConnectionToken("y"))
 			return err
 		}},
 		{name: "connect/port zero", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
@@ -169,24 +180,27 @@ func badInputs() []badInput {
 			return connectWith(e, memphis.MaxPingsOut(0))
 		}},
 		{name: "connect/credentials in the host", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
-			_, err := memphis.Connect("nats://"+e.b.Username+":"+canary+"@"+e.b.Host, e.b.Username, memphis.Password(canary))
+			_, err := e.dial("nats://"+e.b.Username+":"+canary+"@"+e.b.Host, e.b.Username, memphis.Password(canary))
 			return err
 		}},
+		{name: "connect/hook implementing no hook interface", want: memphis.ErrInvalidOption, call: func(e *badEnv) error {
+			return connectWith(e, memphis.Hooks("not a hook"))
+		}},
 		{name: "connect/wrong password", want: memphis.ErrAuthorization, remote: true, call: func(e *badEnv) error {
-			_, err := memphis.Connect(e.b.Host, e.b.Username, memphis.Port(e.b.Port), memphis.Password(canary))
+			_, err := e.dial(e.b.Host, e.b.Username, memphis.Port(e.b.Port), memphis.Password(canary))
 			return err
 		}},
 		{name: "connect/wrong token", want: memphis.ErrAuthorization, remote: true, call: func(e *badEnv) error {
 			// A broker in password mode refuses any token.
-			_, err := memphis.Connect(e.b.Host, e.b.Username, memphis.Port(e.b.Port), memphis.ConnectionToken(canary))
+			_, err := e.dial(e.b.Host, e.b.Username, memphis.Port(e.b.Port), memphis.ConnectionToken(canary))
 			return err
 		}},
 		{name: "connect/unknown user", want: memphis.ErrAuthorization, remote: true, call: func(e *badEnv) error {
-			_, err := memphis.Connect(e.b.Host, "nosuchuser", memphis.Port(e.b.Port), memphis.Password("x"))
+			_, err := e.dial(e.b.Host, "nosuchuser", memphis.Port(e.b.Port), memphis.Password("x"))
 			return err
 		}},
 		{name: "connect/unreachable host", want: memphis.ErrNoServers, remote: true, call: func(e *badEnv) error {
-			_, err := memphis.Connect("127.0.0.1", "root", memphis.Password("x"), memphis.Port(1),
+			_, err := e.dial("127.0.0.1", "root", memphis.Password("x"), memphis.Port(1),
 				memphis.Timeout(200*time.Millisecond))
 			return err
 		}},

@@ -38,6 +38,7 @@ type Conn struct {
 	logs     *logLimiter // failures that may come in storms are logged through it
 	acks     *acker
 	out      *outbox // publishes made while the connection is down
+	hooks    *hooks  // nil without hooks
 
 	// mu guards the fields below. Lock order: Conn.mu, then a Producer's or
 	// Consumer's own mutex; no user callback runs while it is held.
@@ -76,19 +77,33 @@ func Connect(host, username string, options ...Option) (*Conn, error) {
 // ConnectContext connects to the broker at host as username; ctx bounds the
 // whole connection attempt. host may carry an http(s):// prefix and a port,
 // and may list several hosts of a cluster separated by commas.
-func ConnectContext(ctx context.Context, host, username string, options ...Option) (*Conn, error) {
+func ConnectContext(ctx context.Context, host, username string, options ...Option) (_ *Conn, err error) {
 	opts := defaultOptions()
 	opts.Host, opts.Username = host, username
 	if err := apply(&opts, options); err != nil {
 		return nil, opErr("connect", "", err)
 	}
+	h, err := newHooks(opts.Hooks)
+	if err != nil {
+		return nil, opErr("connect", "", err)
+	}
+	var c *Conn
+	if h != nil {
+		defer func() {
+			if err != nil {
+				c = nil
+			}
+			h.connected(c, cause(err))
+		}()
+	}
 	if err := opts.validate(); err != nil {
 		return nil, opErr("connect", "", err)
 	}
-	c := &Conn{
+	c = &Conn{
 		opts:        opts,
 		username:    username,
 		log:         opts.Logger,
+		hooks:       h,
 		live:        make(map[*Consumer]struct{}),
 		stations:    make(map[string]*stationState),
 		reconnected: make(chan struct{}),
@@ -128,6 +143,15 @@ func ConnectContext(ctx context.Context, host, username string, options ...Optio
 	c.out.start()
 	c.log.Debug("memphis: connected", "server", c.nc.ConnectedUrlRedacted(), "connection_id", c.connID)
 	return c, nil
+}
+
+// cause is what an *OpError wraps: hooks get the cause of a failure.
+func cause(err error) error {
+	var oe *OpError
+	if errors.As(err, &oe) {
+		return oe.Err
+	}
+	return err
 }
 
 func defaultOptions() Options {
@@ -277,6 +301,9 @@ func (c *Conn) dial(ctx context.Context) error {
 			lost = fmt.Errorf("%w: %w", ErrConnectionLost, err)
 		}
 		c.acks.failAll(lost)
+		if h := c.hooks; h != nil {
+			h.disconnected(c, err)
+		}
 		if fn := c.opts.DisconnectHandler; fn != nil {
 			runUserCode(&c.handlers, func() { fn(c, opErr("connection", "", err)) })
 		}
@@ -294,6 +321,9 @@ func (c *Conn) dial(ctx context.Context) error {
 		c.log.Info("memphis: reconnected", "server", nc.ConnectedUrlRedacted())
 		c.out.setDown(false) // before the signal: see awaitUp
 		c.signalReconnect()
+		if h := c.hooks; h != nil {
+			h.reconnected(c)
+		}
 		if fn := c.opts.ReconnectHandler; fn != nil {
 			runUserCode(&c.handlers, func() { fn(c) })
 		}
@@ -308,6 +338,9 @@ func (c *Conn) dial(ctx context.Context) error {
 			gaveUp := fmt.Errorf("%w: reconnecting gave up after %d attempts (MaxReconnect)", ErrConnClosed, c.opts.MaxReconnect)
 			c.log.Error("memphis: connection closed for good", "err", gaveUp)
 			c.acks.failAll(gaveUp) // produces waiting in the outbox will never be sent
+		}
+		if h := c.hooks; h != nil {
+			h.closed(c)
 		}
 		if fn := c.opts.ClosedHandler; fn != nil {
 			runUserCode(&c.handlers, func() { fn(c) })

@@ -72,6 +72,9 @@ func (r *consumeRun) signalStop() {
 // report hands a background failure to the goroutine that reports it,
 // never blocking a puller.
 func (r *consumeRun) report(err error) {
+	if h := r.c.conn.hooks; h != nil {
+		h.consumeFailed(r.c, err)
+	}
 	select {
 	case r.errs <- err:
 	default:
@@ -91,8 +94,13 @@ func (r *consumeRun) fail(err error) {
 		r.err = opErr("consume", r.c.station, err)
 	}
 	r.errMu.Unlock()
-	if first && !r.returnsEnd {
-		r.report(err)
+	switch {
+	case first && !r.returnsEnd:
+		r.report(err) // which tells the hooks too
+	case first:
+		if h := r.c.conn.hooks; h != nil {
+			h.consumeFailed(r.c, err)
+		}
 	}
 	r.signalStop()
 }
@@ -229,18 +237,34 @@ func (c *Consumer) Messages(ctx context.Context, opts ...ConsumingOpt) iter.Seq2
 				}
 				pending = batch
 			}
-			m := pending[0]
+			m, one := pending[0], pending[:1]
 			pending = pending[1:]
+			h := c.conn.hooks
+			if h != nil {
+				h.consumeMessages(c, one, ctx)
+			}
 			start := time.Now()
-			if !yield(m, nil) {
+			more := yield(m, nil)
+			d := time.Since(start)
+			if h != nil {
+				h.consumeHandled(c, one, d)
+			}
+			if !more {
 				return
 			}
-			r.handled(1, time.Since(start))
+			r.handled(1, d)
 		}
 	}
 }
 
-func (c *Consumer) startRun(handler ConsumeHandler, ctx context.Context, opts []ConsumingOpt) (*consumeRun, error) {
+func (c *Consumer) startRun(handler ConsumeHandler, ctx context.Context, opts []ConsumingOpt) (r *consumeRun, err error) {
+	if h := c.conn.hooks; h != nil {
+		defer func() {
+			if err != nil {
+				h.consumeFailed(c, err)
+			}
+		}()
+	}
 	if err := c.checkUsable(); err != nil {
 		return nil, err
 	}
@@ -251,7 +275,7 @@ func (c *Consumer) startRun(handler ConsumeHandler, ctx context.Context, opts []
 	if err != nil {
 		return nil, err
 	}
-	r := &consumeRun{
+	r = &consumeRun{
 		c: c, handler: handler, ctx: ctx,
 		returnsEnd: ctx != nil && c.opts.ErrHandler == nil,
 		out:        make(chan []*Msg, 2),
@@ -361,9 +385,17 @@ func (r *consumeRun) dispatch() {
 			nakAll(carry)
 			return
 		}
+		ctx, h := r.handlerCtx(), c.conn.hooks
+		if h != nil {
+			h.consumeMessages(c, batch, ctx)
+		}
 		start := time.Now()
-		runUserCode(&r.user, func() { r.handler(batch, nil, r.handlerCtx()) })
-		r.handled(len(batch), time.Since(start))
+		runUserCode(&r.user, func() { r.handler(batch, nil, ctx) })
+		d := time.Since(start)
+		r.handled(len(batch), d)
+		if h != nil {
+			h.consumeHandled(c, batch, d)
+		}
 	}
 }
 

@@ -244,6 +244,9 @@ func (c *Conn) createConsumer(ctx context.Context, o ConsumerOpts) (*Consumer, e
 	}
 	c.live[cons] = struct{}{}
 	c.mu.Unlock()
+	if h := c.hooks; h != nil {
+		h.consumerCreated(cons)
+	}
 	return cons, nil
 }
 
@@ -392,9 +395,13 @@ func (c *Consumer) release() {
 	}
 	c.conn.releaseStation(c.st)
 	c.conn.mu.Lock()
+	_, announced := c.conn.live[c] // hooks heard of it when it joined live
 	delete(c.conn.live, c)
 	c.conn.mu.Unlock()
 	c.conn.consumers.remove(c)
+	if h := c.conn.hooks; h != nil && announced {
+		h.consumerClosed(c)
+	}
 }
 
 func (c *Consumer) usable() bool { return c.checkUsable() == nil }
@@ -408,8 +415,9 @@ func (c *Consumer) checkUsable() error {
 	return nil
 }
 
-// partitionFor picks the partition a Consume or Fetch reads: by key, by
-// number, or 0 for "all" (Consume) / round-robin (Fetch).
+// consumingOptions applies the options of one Consume or Fetch and picks
+// the partition it reads: by key, by number, or 0 for "all" (Consume) or
+// "in turn" (Fetch).
 func (c *Consumer) consumingOptions(opts []ConsumingOpt) (ConsumingOpts, error) {
 	var o ConsumingOpts
 	if err := apply(&o, opts); err != nil {

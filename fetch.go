@@ -38,6 +38,9 @@ func (c *Consumer) Fetch(batchSize int, prefetch bool, opts ...ConsumingOpt) ([]
 // partitions round-robin, one per call.
 func (c *Consumer) FetchContext(ctx context.Context, batchSize int, prefetch bool, opts ...ConsumingOpt) ([]*Msg, error) {
 	msgs, err := c.fetch(ctx, batchSize, prefetch, opts)
+	if h := c.conn.hooks; h != nil {
+		h.fetched(c, msgs, ctx, err)
+	}
 	return msgs, opErr("fetch", c.station, err)
 }
 

@@ -54,6 +54,9 @@ func FuzzHeaders(f *testing.F) {
 		if !isHiddenHeader(key) && key != wire.HdrMsgID && got[key] != value {
 			t.Fatalf("header %q = %q, want %q", key, got[key], value)
 		}
+		if m.GetHeader(key) != got[key] {
+			t.Fatalf("GetHeader(%q) = %q, GetHeaders has %q", key, m.GetHeader(key), got[key])
+		}
 	})
 }
 

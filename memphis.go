@@ -49,11 +49,13 @@
 //	          fetch.go       Fetch, Conn.FetchMessages
 //	          pull.go        the pull engine under all of them: pullers and their depth
 //	          cache.go       the clients Conn.Produce and FetchMessages create on first use
+//	          lag.go         Lag: how far the consumer group is behind
 //	Msg       message.go     Data, DataDeserialized, headers, Ack, Nack, Delay, DeadLetter
 //	Headers   headers.go     the headers of produced and consumed messages
 //	schemas   schemas.go     CreateSchema, EnforceSchema, DetachSchema; validation
 //	          partitions.go  PartitionForKey and partition choice
 //	options   options.go     every option, each naming its Default constant
+//	hooks     hooks.go       the Hook interfaces: observing produces, consumed messages, connections
 //	defaults  memphis.go     the Default constants (this file)
 //	errors    errors.go      sentinel errors, *OpError, *BrokerError, *SchemaError
 //	logging   logging.go     the default logger; repeated failures summed up
@@ -144,6 +146,16 @@
 // calls that need it wait for it, all bounded by their contexts, and
 // consumers resume when it is back. TLS failures are ErrTLS. Printing or
 // logging a Conn or Options never shows a password or token.
+//
+// # Observability
+//
+// The Hooks option gives a connection hooks: values implementing any of the
+// Hook… interfaces, told of every produce (before it is sent, and its
+// outcome), every consumed message, handler call and settlement, failures
+// of consuming and connection events (see Hook). Consumer.Lag asks the
+// broker how many messages the group has not received yet, per partition.
+// The module github.com/memphisdev/memphis.go/otelmemphis builds
+// OpenTelemetry tracing and metrics on both.
 //
 // All types are safe for concurrent use. Goroutines the SDK starts end when
 // their owner is closed: Conn.Close, Consumer.StopConsume, Consumer.Destroy.

@@ -1,6 +1,7 @@
 package memphis
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -28,6 +29,8 @@ type Msg struct {
 	metaOnce sync.Once
 	meta     *nats.MsgMetadata
 	metaErr  error
+
+	ctx context.Context // attached by HookConsumeMessage hooks; nil without
 }
 
 func newMsg(m *nats.Msg, c *Consumer, partition int) *Msg {
@@ -63,6 +66,18 @@ func (m *Msg) GetHeaders() map[string]string {
 		h[k] = v[0]
 	}
 	return h
+}
+
+// GetHeader returns the first value of one of the headers GetHeaders
+// returns, or "": a single lookup, without building GetHeaders' map.
+func (m *Msg) GetHeader(key string) string {
+	if isHiddenHeader(key) {
+		return ""
+	}
+	if v := m.raw.Header[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // Headers returns the same headers as GetHeaders, each key with all its
@@ -136,11 +151,23 @@ func (m *Msg) station() string {
 // Ack tells the broker the message is handled, so the consumer group does
 // not get it again.
 func (m *Msg) Ack() error {
+	var err error
 	if m.resent {
 		data, _ := json.Marshal(wire.PMAck{ID: m.resentID, CGName: m.resentCG})
-		return opErr("ack", m.station(), mapNATSErr(m.cons.conn.out.publish(&nats.Msg{Subject: wire.SubjPMAcks, Data: data}, 0)))
+		err = m.cons.conn.out.publish(&nats.Msg{Subject: wire.SubjPMAcks, Data: data}, 0)
+	} else {
+		err = m.answer(answerAck)
 	}
-	return opErr("ack", m.station(), mapNATSErr(m.answer(answerAck)))
+	return m.settled("ack", SettleAck, mapNATSErr(err))
+}
+
+// settled tells the hooks how the message was answered, and returns the
+// answer's outcome as the call's error.
+func (m *Msg) settled(op string, how Settle, err error) error {
+	if h := m.cons.conn.hooks; h != nil {
+		h.settled(m, how, err)
+	}
+	return opErr(op, m.station(), err)
 }
 
 // answerKind is how a JetStream message is answered.
@@ -173,10 +200,11 @@ func (m *Msg) answer(kind answerKind) error {
 // Nack tells the broker the message was not handled; it is delivered again
 // at once (while MaxMsgDeliveries allows). A no-op on a re-sent dead-letter message.
 func (m *Msg) Nack() error {
-	if m.resent {
-		return nil
+	var err error
+	if !m.resent {
+		err = mapNATSErr(m.answer(answerNak))
 	}
-	return opErr("nack", m.station(), mapNATSErr(m.answer(answerNak)))
+	return m.settled("nack", SettleNack, err)
 }
 
 // nakQuietly returns an unhandled message to its group.
@@ -196,17 +224,26 @@ func nakAll(msgs []*Msg) {
 // MaxMsgDeliveries allows). Re-sent dead-letter messages can not be delayed
 // (ErrNotSupported).
 func (m *Msg) Delay(d time.Duration) error {
-	if m.resent {
-		return opErr("delay", m.station(), fmt.Errorf("%w: a re-sent dead-letter message can not be delayed", ErrNotSupported))
+	var err error
+	switch {
+	case m.resent:
+		err = fmt.Errorf("%w: a re-sent dead-letter message can not be delayed", ErrNotSupported)
+	case d < 0:
+		err = invalidf("delay %v is negative", d)
+	default:
+		err = mapNATSErr(m.delay(d))
 	}
-	if d < 0 {
-		return opErr("delay", m.station(), invalidf("delay %v is negative", d))
-	}
+	return m.settled("delay", SettleDelay, err)
+}
+
+// delay naks with a delay, through the outbox while the connection is
+// down (see answer).
+func (m *Msg) delay(d time.Duration) error {
 	if out := m.cons.conn.out; out.down.Load() && m.raw.Reply != "" {
 		body := fmt.Appendf(nil, "-NAK {\"delay\": %d}", d.Nanoseconds())
-		return opErr("delay", m.station(), out.publish(&nats.Msg{Subject: m.raw.Reply, Data: body}, 0))
+		return out.publish(&nats.Msg{Subject: m.raw.Reply, Data: body}, 0)
 	}
-	return opErr("delay", m.station(), mapNATSErr(m.raw.NakWithDelay(d)))
+	return m.raw.NakWithDelay(d)
 }
 
 // DeadLetter moves the message to the dead-letter station with a reason:
@@ -216,13 +253,17 @@ func (m *Msg) Delay(d time.Duration) error {
 // ("unacked", as for a poison message), not the reason (Memphis 1.4.4 has
 // no way to). A no-op on a re-sent dead-letter message.
 func (m *Msg) DeadLetter(reason string) error {
+	return m.settled("dead letter", SettleDeadLetter, m.deadLetter(reason))
+}
+
+func (m *Msg) deadLetter(reason string) error {
 	if m.resent {
 		return nil
 	}
 	if err := m.answer(answerTerm); err != nil {
-		return opErr("dead letter", m.station(), mapNATSErr(err))
+		return mapNATSErr(err)
 	}
-	seq, err := m.GetSequenceNumber()
+	md, err := m.metadata()
 	if err != nil {
 		return err
 	}
@@ -240,8 +281,8 @@ func (m *Msg) DeadLetter(reason string) error {
 		// the dead-letter station whatever the name, but keeps the record
 		// only for a group it knows (docs/protocol.md#quirk-dls-group-must-exist).
 		CGName: m.cons.group,
-		Seq:    seq,
+		Seq:    md.Sequence.Stream,
 	}
 	data, _ := json.Marshal(report)
-	return opErr("dead letter", m.station(), mapNATSErr(m.cons.conn.out.publish(&nats.Msg{Subject: wire.SubjNackedDLS, Data: data}, 0)))
+	return mapNATSErr(m.cons.conn.out.publish(&nats.Msg{Subject: wire.SubjNackedDLS, Data: data}, 0))
 }

@@ -99,6 +99,9 @@ type Options struct {
 	// AsyncErrorHandler receives failures of asynchronous produces whose
 	// producer has no ProducerErrorHandler. Default: they are logged at Error.
 	AsyncErrorHandler func(*Producer, error)
+	// Hooks observe the connection's produces, consumed messages and
+	// connection events (see Hook). Default: none.
+	Hooks []Hook
 }
 
 // Option configures Connect.
@@ -225,6 +228,16 @@ func ClosedHandler(fn func(*Conn)) Option {
 // that have no ProducerErrorHandler. Default: they are logged at Error level.
 func AsyncErrorHandler(fn func(*Producer, error)) Option {
 	return func(o *Options) error { o.AsyncErrorHandler = fn; return nil }
+}
+
+// Hooks adds hooks that observe the connection: produces, consumed
+// messages, consumers and connection events (see Hook for the interfaces
+// and where each runs). Repeated, it adds more; nil hooks are skipped, and
+// a value implementing no hook interface is refused with ErrInvalidOption.
+// Default: none, and then the SDK's produce and consume paths do no hook
+// work at all.
+func Hooks(hooks ...Hook) Option {
+	return func(o *Options) error { o.Hooks = append(o.Hooks, hooks...); return nil }
 }
 
 // ---- Control-plane requests (1.x) ----

@@ -226,6 +226,9 @@ func (p *Producer) Produce(message any, opts ...ProduceOpt) error {
 func (p *Producer) ProduceContext(ctx context.Context, message any, opts ...ProduceOpt) error {
 	o, err := produceOptions(&p.conn.optsPool, message, opts)
 	if err != nil {
+		if h := p.conn.hooks; h != nil {
+			h.refusedAll(ctx, p, &o, err)
+		}
 		return opErr("produce", p.stationLabel(), err)
 	}
 	return p.produceAll(ctx, &o)
@@ -253,12 +256,15 @@ func (p *Producer) produceAll(ctx context.Context, o *ProduceOpts) error {
 // even Conn.Close — but while it runs, later callbacks wait.
 func (p *Producer) ProduceAsync(ctx context.Context, message any, done func(PubAck, error), opts ...ProduceOpt) error {
 	o, err := produceOptions(&p.conn.optsPool, message, opts)
-	if err != nil {
-		return opErr("produce", p.stationLabel(), err)
-	}
 	o.AsyncProduce = true
-	if done == nil {
-		return opErr("produce", p.stationLabel(), invalidf("done callback is nil"))
+	if err == nil && done == nil {
+		err = invalidf("done callback is nil")
+	}
+	if err != nil {
+		if h := p.conn.hooks; h != nil {
+			h.refusedAll(ctx, p, &o, err)
+		}
+		return opErr("produce", p.stationLabel(), err)
 	}
 	var errs []error
 	for _, t := range p.targets {
@@ -303,31 +309,23 @@ func produceOptions(pool *sync.Pool, message any, opts []ProduceOpt) (ProduceOpt
 }
 
 func (p *Producer) produceTo(ctx context.Context, t *target, o *ProduceOpts, done func(PubAck, error)) error {
-	if p.destroyed.Load() {
-		return ErrProducerDestroyed
-	}
-	a := p.conn.acks
-	if a.closing.Load() {
-		return ErrConnClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %w", ErrTimeout, err)
-	}
-	partition, err := producePartition(t, o)
+	partition, data, err := p.prepare(ctx, t, o)
+	h := p.conn.hooks
 	if err != nil {
-		return err
-	}
-	data, err := p.conn.encode(t.st, o.Message)
-	if err != nil {
-		var se *SchemaError
-		if errors.As(err, &se) {
-			p.conn.reportSchemaFailure(t.st, p.name, partition, o.Message, o.MsgHeaders.MsgHeaders, se)
+		if h != nil {
+			h.produceRefused(ctx, p.name, t.name, partition, o, err)
 		}
 		return err
 	}
-	hdr := p.header
+	a := p.conn.acks
+	hdr, own := p.header, false
 	if len(o.MsgHeaders.MsgHeaders) > 0 || o.MsgId != "" {
-		hdr = buildHeader(o.MsgHeaders.MsgHeaders, p.conn.connID, p.name, o.MsgId)
+		hdr, own = buildHeader(o.MsgHeaders.MsgHeaders, p.conn.connID, p.name, o.MsgId), true
+	}
+	var rec *ProduceRecord
+	if h != nil {
+		rec = h.produceStart(ctx, p.name, t.name, partition, len(data), o, hdr, own)
+		hdr = rec.headerBlock(hdr)
 	}
 	m := nats.Msg{Subject: t.st.subject(partition), Data: data, Header: hdr}
 	// The wait for room among pending produces is bounded by the ack wait
@@ -336,9 +334,12 @@ func (p *Producer) produceTo(ctx context.Context, t *target, o *ProduceOpts, don
 	ackWait := o.ackWaitDuration()
 	req, err := a.acquire(ctx, ackWait)
 	if err != nil {
+		if h != nil {
+			h.produceEnd(rec, PubAck{}, err)
+		}
 		return err
 	}
-	req.producer, req.name, req.partition = p, t.name, partition
+	req.producer, req.name, req.partition, req.rec = p, t.name, partition, rec
 	req.done, req.sync = done, !o.AsyncProduce
 	if err := a.send(&m, req, ackWait); err != nil {
 		return err
@@ -348,6 +349,33 @@ func (p *Producer) produceTo(ctx context.Context, t *target, o *ProduceOpts, don
 	}
 	_, err = a.wait(ctx, req)
 	return err
+}
+
+// prepare checks that a produce may go ahead and makes its payload: the
+// partition it goes to and the encoded (and validated) message.
+func (p *Producer) prepare(ctx context.Context, t *target, o *ProduceOpts) (int, []byte, error) {
+	if p.destroyed.Load() {
+		return 0, nil, ErrProducerDestroyed
+	}
+	if p.conn.acks.closing.Load() {
+		return 0, nil, ErrConnClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, nil, fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	partition, err := producePartition(t, o)
+	if err != nil {
+		return 0, nil, err
+	}
+	data, err := p.conn.encode(t.st, o.Message)
+	if err != nil {
+		var se *SchemaError
+		if errors.As(err, &se) {
+			p.conn.reportSchemaFailure(t.st, p.name, partition, o.Message, o.MsgHeaders.MsgHeaders, se)
+		}
+		return partition, nil, err
+	}
+	return partition, data, nil
 }
 
 // asyncFailure keeps the failure of an async produce without a done
@@ -488,6 +516,9 @@ func (c *Conn) ProduceContext(ctx context.Context, stationName, name string, mes
 	// bad one sends nothing.
 	o, err := produceOptions(&c.optsPool, message, pOpts)
 	if err != nil {
+		if h := c.hooks; h != nil {
+			h.produceRefused(ctx, lowerASCII(name), lowerASCII(stationName), 0, &o, err)
+		}
 		return opErr("produce", stationName, err)
 	}
 	return c.produceCached(ctx, stationName, name, opts, &o)

@@ -234,7 +234,8 @@ func startLoad(t *testing.T, c *memphis.Conn, station string) (*ledger, *memphis
 
 func TestConsumerResumesAfterBrokerRestart(t *testing.T) {
 	b := testenv.Local(t)
-	c := connect(t, b) // the documented reconnect defaults
+	rec := newHookRecorder()
+	c := connect(t, b, memphis.Hooks(rec)) // the documented reconnect defaults
 	station := testenv.Name(t, "restart")
 	if _, err := c.CreateStation(station, memphis.PartitionsNumber(2)); err != nil {
 		t.Fatal(err)
@@ -264,6 +265,10 @@ func TestConsumerResumesAfterBrokerRestart(t *testing.T) {
 	}
 	l.await(t, 10*time.Second, "traffic after the restart", func() bool { return l.gotN >= 300 })
 	checkBooks(t, p, l, stop, done)
+	rec.sawFailures(t, l)
+	if rec.count("disconnect") == 0 || rec.count("reconnect") == 0 {
+		t.Errorf("hooks saw %d disconnects and %d reconnects, want at least one of each", rec.count("disconnect"), rec.count("reconnect"))
+	}
 }
 
 func TestClusterFailover(t *testing.T) {
@@ -272,8 +277,9 @@ func TestClusterFailover(t *testing.T) {
 	for _, port := range b.Server.Ports() {
 		hosts = append(hosts, fmt.Sprintf("%s:%d", b.Host, port))
 	}
+	rec := newHookRecorder()
 	c, err := memphis.Connect(strings.Join(hosts, ","), b.Username,
-		memphis.Password(b.Password), memphis.ReconnectInterval(100*time.Millisecond))
+		memphis.Password(b.Password), memphis.ReconnectInterval(100*time.Millisecond), memphis.Hooks(rec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,11 +321,13 @@ func TestClusterFailover(t *testing.T) {
 		return false
 	})
 	checkBooks(t, p, l, stop, done)
+	rec.sawFailures(t, l)
 }
 
 func TestStationDestroyedUnderLiveClient(t *testing.T) {
 	b := testenv.Start(t)
-	c := connect(t, b)
+	rec := newHookRecorder()
+	c := connect(t, b, memphis.Hooks(rec))
 	station := testenv.Name(t, "doomed")
 	if _, err := c.CreateStation(station); err != nil {
 		t.Fatal(err)
@@ -356,6 +364,9 @@ func TestStationDestroyedUnderLiveClient(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the consumer never reported the station unreachable")
 	}
+	if !rec.sawKind(0, memphis.ErrStationUnreachable) {
+		t.Error("no hook saw the consumer's ErrStationUnreachable")
+	}
 	// The consume loop has stopped: consuming again needs a new consumer.
 	cons.StopConsume()
 
@@ -364,6 +375,9 @@ func TestStationDestroyedUnderLiveClient(t *testing.T) {
 	err = p.ProduceContext(testCtx(t, 20*time.Second), []byte("after"), memphis.SyncProduce())
 	if !errors.Is(err, memphis.ErrStationNotFound) && !errors.Is(err, memphis.ErrProducerDestroyed) {
 		t.Errorf("produce after destroy: %v, want ErrStationNotFound or ErrProducerDestroyed", err)
+	}
+	if !rec.sawKind(0, memphis.ErrStationNotFound) && !rec.sawKind(0, memphis.ErrProducerDestroyed) {
+		t.Errorf("no hook saw the failed produce (%v)", err)
 	}
 	t.Logf("produce after the station was destroyed: %v (after %v)", err, time.Since(start).Round(time.Millisecond))
 }

@@ -1,0 +1,111 @@
+package memphis_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/memphisdev/memphis.go"
+	"github.com/memphisdev/memphis.go/internal/testenv"
+)
+
+func mustLag(t *testing.T, cons *memphis.Consumer) memphis.Lag {
+	t.Helper()
+	lag, err := cons.Lag(testCtx(t, 10*time.Second))
+	if err != nil {
+		t.Fatalf("lag: %v", err)
+	}
+	var pending, unacked uint64
+	for _, p := range lag.Partitions {
+		pending += p.Pending
+		unacked += p.Unacked
+	}
+	if pending != lag.Pending || unacked != lag.Unacked {
+		t.Fatalf("totals %d/%d are not the sums of the partitions' %+v", lag.Pending, lag.Unacked, lag.Partitions)
+	}
+	return lag
+}
+
+// TestConsumerLag: the lag grows with what is produced while the group
+// does not consume, and falls to 0 when it catches up.
+func TestConsumerLag(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	station := testenv.Name(t, "lag")
+	if _, err := c.CreateStation(station, memphis.PartitionsNumber(2)); err != nil {
+		t.Fatal(err)
+	}
+	p := mustProducer(t, c, station, "p")
+	cons := mustConsumer(t, c, station, "g", memphis.BatchMaxWaitTime(100*time.Millisecond))
+
+	lag := mustLag(t, cons)
+	if lag.Station != station || lag.Group != "g" {
+		t.Errorf("lag names station %q group %q, want %q, g", lag.Station, lag.Group, station)
+	}
+	if lag.Pending != 0 || len(lag.Partitions) != 2 || lag.Partitions[0].Partition != 1 || lag.Partitions[1].Partition != 2 {
+		t.Fatalf("an empty station's lag: %+v", lag)
+	}
+	produceN(t, p, 3, "a", memphis.ProducerPartitionNumber(1))
+	produceN(t, p, 5, "b", memphis.ProducerPartitionNumber(2))
+	lag = mustLag(t, cons)
+	if lag.Pending != 8 || lag.Partitions[0].Pending != 3 || lag.Partitions[1].Pending != 5 || lag.Unacked != 0 {
+		t.Fatalf("after 3 + 5 produced: %+v", lag)
+	}
+
+	// Consuming catches up: everything delivered is no longer pending.
+	col := newCollector()
+	if err := cons.Consume(col.handler); err != nil {
+		t.Fatal(err)
+	}
+	col.wait(t, 8, 10*time.Second)
+	if lag = mustLag(t, cons); lag.Pending != 0 {
+		t.Fatalf("after consuming everything: %+v", lag)
+	}
+
+	// Stopped, the group falls behind by what is produced meanwhile.
+	cons.StopConsume()
+	produceN(t, p, 7, "c")
+	if lag = mustLag(t, cons); lag.Pending != 7 {
+		t.Fatalf("7 produced while stopped: %+v", lag)
+	}
+	if err := cons.Consume(col.handler); err != nil {
+		t.Fatal(err)
+	}
+	col.wait(t, 15, 10*time.Second)
+	if lag = mustLag(t, cons); lag.Pending != 0 {
+		t.Fatalf("caught up again: %+v", lag)
+	}
+	cons.StopConsume()
+
+	// Fetched and not acknowledged: no longer pending but unacked, also
+	// after a Nack (it waits to be delivered again).
+	produceN(t, p, 2, "d", memphis.ProducerPartitionNumber(1))
+	msgs, err := cons.Fetch(2, false, memphis.ConsumerPartitionNumber(1))
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("fetch: %d, %v", len(msgs), err)
+	}
+	if err := msgs[0].Nack(); err != nil {
+		t.Fatal(err)
+	}
+	lag = mustLag(t, cons)
+	if lag.Partitions[0].Pending != 0 || lag.Partitions[0].Unacked != 2 {
+		t.Fatalf("2 fetched, one nacked: %+v", lag)
+	}
+
+	// Gone: the station destroyed elsewhere, then the consumer destroyed.
+	other := connect(t, b)
+	st, err := other.CreateStation(station)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cons.Lag(testCtx(t, 10*time.Second)); !errors.Is(err, memphis.ErrStationUnreachable) {
+		t.Errorf("lag of a destroyed station: %v, want ErrStationUnreachable", err)
+	}
+	_ = cons.Destroy()
+	if _, err := cons.Lag(testCtx(t, 10*time.Second)); !errors.Is(err, memphis.ErrConsumerDestroyed) {
+		t.Errorf("lag after Destroy: %v, want ErrConsumerDestroyed", err)
+	}
+}
