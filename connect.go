@@ -301,12 +301,14 @@ func (c *Conn) dial(ctx context.Context) error {
 			lost = fmt.Errorf("%w: %w", ErrConnectionLost, err)
 		}
 		c.acks.failAll(lost)
-		if h := c.hooks; h != nil {
-			h.disconnected(c, err)
-		}
-		if fn := c.opts.DisconnectHandler; fn != nil {
-			runUserCode(&c.handlers, func() { fn(c, opErr("connection", "", err)) })
-		}
+		runUserCode(&c.handlers, func() {
+			if h := c.hooks; h != nil {
+				h.disconnected(c, err)
+			}
+			if fn := c.opts.DisconnectHandler; fn != nil {
+				fn(c, opErr("connection", "", err))
+			}
+		})
 	}
 	// nats.go prints these to stderr unless told otherwise: write errors,
 	// slow subscriptions, permission violations.
@@ -321,12 +323,14 @@ func (c *Conn) dial(ctx context.Context) error {
 		c.log.Info("memphis: reconnected", "server", nc.ConnectedUrlRedacted())
 		c.out.setDown(false) // before the signal: see awaitUp
 		c.signalReconnect()
-		if h := c.hooks; h != nil {
-			h.reconnected(c)
-		}
-		if fn := c.opts.ReconnectHandler; fn != nil {
-			runUserCode(&c.handlers, func() { fn(c) })
-		}
+		runUserCode(&c.handlers, func() {
+			if h := c.hooks; h != nil {
+				h.reconnected(c)
+			}
+			if fn := c.opts.ReconnectHandler; fn != nil {
+				fn(c)
+			}
+		})
 	}
 	nopts.ClosedCB = func(*nats.Conn) {
 		defer c.closedOnce.Do(func() { close(c.closedCB) })
@@ -339,12 +343,14 @@ func (c *Conn) dial(ctx context.Context) error {
 			c.log.Error("memphis: connection closed for good", "err", gaveUp)
 			c.acks.failAll(gaveUp) // produces waiting in the outbox will never be sent
 		}
-		if h := c.hooks; h != nil {
-			h.closed(c)
-		}
-		if fn := c.opts.ClosedHandler; fn != nil {
-			runUserCode(&c.handlers, func() { fn(c) })
-		}
+		runUserCode(&c.handlers, func() {
+			if h := c.hooks; h != nil {
+				h.closed(c)
+			}
+			if fn := c.opts.ClosedHandler; fn != nil {
+				fn(c)
+			}
+		})
 	}
 	if o.ConnectionToken != "" {
 		nopts.Token = o.ConnectionToken

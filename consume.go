@@ -386,16 +386,19 @@ func (r *consumeRun) dispatch() {
 			return
 		}
 		ctx, h := r.handlerCtx(), c.conn.hooks
-		if h != nil {
-			h.consumeMessages(c, batch, ctx)
-		}
-		start := time.Now()
-		runUserCode(&r.user, func() { r.handler(batch, nil, ctx) })
-		d := time.Since(start)
+		var d time.Duration
+		runUserCode(&r.user, func() {
+			if h != nil {
+				h.consumeMessages(c, batch, ctx)
+			}
+			start := time.Now()
+			r.handler(batch, nil, ctx)
+			d = time.Since(start)
+			if h != nil {
+				h.consumeHandled(c, batch, d)
+			}
+		})
 		r.handled(len(batch), d)
-		if h != nil {
-			h.consumeHandled(c, batch, d)
-		}
 	}
 }
 

@@ -16,7 +16,10 @@ import (
 //
 // Hooks are called synchronously, on the goroutine where the event happens
 // (each interface says which), with no SDK lock held, so a hook may call
-// any SDK method. Hooks of one kind run in the order they were given, and
+// SDK methods: those running with a consume loop's handler or a
+// connection handler may stop or close what they observe, as the handler
+// may. OnProduceEnd must not wait for a produce (a sync Produce, Flush): it
+// runs where acknowledgements arrive. Hooks of one kind run in the order they were given, and
 // may run concurrently with each other for different events: they must be
 // safe for concurrent use. A hook that blocks holds up what it observes
 // (OnProduceEnd, for instance, runs where the connection receives every
