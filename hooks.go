@@ -19,9 +19,9 @@ import (
 // SDK methods: those running with a consume loop's handler or a
 // connection handler may stop or close what they observe, as the handler
 // may. OnProduceEnd must not wait for a produce (a sync Produce, Flush): it
-// runs where acknowledgements arrive. Hooks of one kind run in the order they were given, and
-// may run concurrently with each other for different events: they must be
-// safe for concurrent use. A hook that blocks holds up what it observes
+// runs where acknowledgements arrive. Hooks of one kind run in the order
+// they were given, and may run concurrently with each other for different
+// events: they must be safe for concurrent use. A hook that blocks holds up what it observes
 // (OnProduceEnd, for instance, runs where the connection receives every
 // produce's acknowledgement), and a hook that panics crashes the program:
 // both are the hook's responsibility, not the SDK's. Keep hooks fast; hand
