@@ -1,5 +1,5 @@
 # memphis.go — the targets a contributor needs. CI (.ci/run) runs
-# `make lint` and `make test`, and nothing else.
+# `make test`, with the race detector required, and nothing else.
 GO          ?= go
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
@@ -24,20 +24,27 @@ RACE        ?= $(if $(filter 1,$(shell $(GO) env CGO_ENABLED)),-race,)
 
 INTEROP_COUNT ?= 20
 
-.PHONY: all help test run lint fmt vet staticcheck apicompat bench cover integration devbroker fuzz soak interop interop-go interop-node
+.PHONY: all help test unit interop-ci run lint fmt vet staticcheck apicompat bench cover integration devbroker fuzz soak interop interop-go interop-node
 
-all: lint test
+all: test
 
 ## help: list the targets
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
-## test: every package of both modules (the SDK's and otelmemphis') against in-process brokers, with the race detector where cgo works (what CI runs)
+## test: what CI runs: lint, every test of both modules, and the interop suite
+test: lint unit interop-ci
+
+## unit: every package of both modules (the SDK's and otelmemphis') against in-process brokers, with the race detector where cgo works
 # otelmemphis/ is a module of its own, so ./... leaves it out: it is tested
 # (its example built and run too) from its own directory.
-test:
+unit:
 	$(GO) test $(RACE) -count=1 -timeout 14m ./...
 	cd otelmemphis && $(GO) test $(RACE) -count=1 -timeout 5m ./...
+
+# The official Go SDK always; the Node.js SDK where node and npm are installed.
+interop-ci: interop-go
+	@if command -v node >/dev/null && command -v npm >/dev/null; then 	  node --version && $(MAKE) --no-print-directory interop-node; 	else echo "interop-node not run: node and npm are not installed"; fi
 
 ## run: the quickstart example (in-process broker unless MEMPHIS_HOST is set)
 run:

@@ -94,6 +94,11 @@ var noWait = map[string]string{
 	"Consumer.SetContext":                      "sets state",
 	"Consumer.Station":                         "reads state",
 	"Consumer.StopConsume":                     "waits for the running handler, not for the network",
+	"Msg.Context":                              "local",
+	"Msg.GetHeader":                            "local",
+	"ProduceRecord.Header":                     "local",
+	"ProduceRecord.SetHeader":                  "local",
+	"Settle.String":                            "local",
 	"Consumer.Consume":                         "returns at once; ConsumeUntil is its blocking form, with a context",
 	"Headers.Add":                              "local",
 	"Headers.Get":                              "local",
@@ -220,6 +225,10 @@ func TestEveryContextFormHonoursItsContext(t *testing.T) {
 		},
 		"Consumer.DestroyContext": func() error {
 			return mustConsumer(t, c, name, "c3").DestroyContext(done)
+		},
+		"Consumer.Lag": func() error {
+			_, err := cons.Lag(done)
+			return err
 		},
 		"Consumer.FetchContext": func() error {
 			_, err := cons.FetchContext(done, 1, false)

@@ -178,6 +178,20 @@ func apiCases() []apiCase {
 			_, err := e.consumer.FetchContext(e.cancelled, 1, false)
 			return err
 		}},
+		{"Consumer.Lag", "destroyed consumer", memphis.ErrConsumerDestroyed, func(e *apiEnv) error {
+			_, err := e.destroyedConsumer.Lag(context.Background())
+			return err
+		}},
+		{"ProduceRecord.SetHeader", "reserved key", memphis.ErrReservedHeader, func(e *apiEnv) error {
+			setErr := make(chan error, 1)
+			c := connect(e.t(), e.b, memphis.Hooks(produceStartFunc(func(r *memphis.ProduceRecord) {
+				setErr <- r.SetHeader("$memphis_mine", "x")
+			})))
+			if err := c.Produce(e.name, "hooked", ok, nil, nil); err != nil {
+				return err
+			}
+			return within(e.t(), setErr, 10*time.Second, "the hook")
+		}},
 		{"Consumer.Messages", "destroyed consumer", memphis.ErrConsumerDestroyed, func(e *apiEnv) error {
 			for _, err := range e.destroyedConsumer.Messages(context.Background()) {
 				return err
@@ -521,3 +535,8 @@ func TestMultiStationFailuresAreJoined(t *testing.T) {
 		t.Errorf("the good station got %q", msgs[0].Data())
 	}
 }
+
+// produceStartFunc is a HookProduceStart made of a function.
+type produceStartFunc func(*memphis.ProduceRecord)
+
+func (f produceStartFunc) OnProduceStart(r *memphis.ProduceRecord) { f(r) }
