@@ -106,10 +106,9 @@ func WithMaxPayload(bytes int32) Option { return func(c *config) { c.b.MaxPayloa
 func WithCluster(n int) Option { return func(c *config) { c.b.Nodes = n } }
 
 // WithDirectPublish sends station publishes straight to their streams
-// instead of through the server's msg-id ingest, which copies the msg-id
-// header of other Memphis SDKs into JetStream's Nats-Msg-Id so that they
-// de-duplicate as on the real broker, at the cost of a detour through the
-// server for every publish. This SDK sends both headers and de-duplicates
+// instead of through the server's msg-id ingest, which de-duplicates on
+// the msg-id header other Memphis SDKs send, as the real broker does, at
+// the cost of a detour through the server for every publish. This SDK sends both headers and de-duplicates
 // either way; the benchmarks use this option to measure against bare
 // JetStream. Default: through the ingest.
 func WithDirectPublish() Option { return func(c *config) { c.b.DirectPublish = true } }

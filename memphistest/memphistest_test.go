@@ -354,3 +354,113 @@ func TestDestroyStationTellsClients(t *testing.T) {
 	default:
 	}
 }
+
+// A producer that retries across a broker restart (Restart, or a new
+// server over the same storage directory) gets the first copy's
+// acknowledgement back as a duplicate, on every partition, and the
+// message is stored once. The ingest's own memory of msg-id headers,
+// which other SDKs rely on, is tested in internal/broker
+// (TestDedupeReloadedOnRestart).
+func TestMsgIdDeduplicationOutlivesARestart(t *testing.T) {
+	produceIDs := func(t *testing.T, c *memphis.Conn, station string, ids ...string) []memphis.PubAck {
+		t.Helper()
+		p, err := c.CreateProducerContext(ctxFor(t, 20*time.Second), station, "p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = p.Destroy() }()
+		acks := make([]memphis.PubAck, len(ids))
+		for i, id := range ids {
+			done := func(a memphis.PubAck, err error) {
+				if err != nil {
+					t.Errorf("produce %s: %v", id, err)
+				}
+				acks[i] = a
+			}
+			if err := p.ProduceAsync(ctxFor(t, 20*time.Second), []byte(id), done, memphis.MsgId(id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Flush returns after every callback ran.
+		if err := p.Flush(ctxFor(t, 20*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		return acks
+	}
+	// stored reads every message of the station with a new group.
+	stored := func(t *testing.T, c *memphis.Conn, station string, want int) []string {
+		t.Helper()
+		cons, err := c.CreateConsumerContext(ctxFor(t, 20*time.Second), station, "reader",
+			memphis.BatchMaxWaitTime(200*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = cons.Destroy() }()
+		var got []string
+		ctx := ctxFor(t, 20*time.Second)
+		// One more fetch once the expected count is reached, so an extra
+		// copy would be seen.
+		for empty := 0; empty < 2 && ctx.Err() == nil; {
+			msgs, err := cons.FetchContext(ctx, 10, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(msgs) == 0 && len(got) >= want {
+				empty++
+			}
+			for _, m := range msgs {
+				got = append(got, string(m.Data()))
+				_ = m.Ack()
+			}
+		}
+		return got
+	}
+	ids := []string{"order-0", "order-1", "order-2", "order-3", "order-4", "order-5"}
+	check := func(t *testing.T, c *memphis.Conn, station string, before []memphis.PubAck) {
+		t.Helper()
+		after := produceIDs(t, c, station, append(ids, "order-new")...)
+		partitions := map[int]bool{}
+		for i := range ids {
+			if !after[i].Duplicate || after[i].Sequence != before[i].Sequence || after[i].Partition != before[i].Partition {
+				t.Errorf("%s after the restart: %+v, want a duplicate of %+v", ids[i], after[i], before[i])
+			}
+			partitions[before[i].Partition] = true
+		}
+		if len(partitions) < 2 {
+			t.Errorf("the ids reached partitions %v only; the check needs several", partitions)
+		}
+		if a := after[len(ids)]; a.Duplicate {
+			t.Errorf("a new id after the restart was taken for a duplicate: %+v", a)
+		}
+		if got := stored(t, c, station, len(ids)+1); len(got) != len(ids)+1 {
+			t.Errorf("stored %d messages %v, want each id once (%d)", len(got), got, len(ids)+1)
+		}
+	}
+
+	t.Run("Restart", func(t *testing.T) {
+		s := memphistest.NewServer(t)
+		c := connect(t, s, memphis.ReconnectInterval(50*time.Millisecond))
+		if _, err := c.CreateStation("orders", memphis.PartitionsNumber(3)); err != nil {
+			t.Fatal(err)
+		}
+		before := produceIDs(t, c, "orders", ids...)
+		if err := s.Restart(); err != nil {
+			t.Fatal(err)
+		}
+		check(t, c, "orders", before)
+	})
+	t.Run("storage directory", func(t *testing.T) {
+		dir := t.TempDir()
+		s1 := memphistest.NewServer(t, memphistest.WithStorageDir(dir))
+		c1 := connect(t, s1)
+		if _, err := c1.CreateStation("orders", memphis.PartitionsNumber(3)); err != nil {
+			t.Fatal(err)
+		}
+		before := produceIDs(t, c1, "orders", ids...)
+		c1.Close()
+		s1.Shutdown()
+
+		s2 := memphistest.NewServer(t, memphistest.WithStorageDir(dir))
+		check(t, connect(t, s2), "orders", before)
+	})
+}

@@ -241,3 +241,89 @@ func client(t *testing.T, b *Broker) jetstream.JetStream {
 	}
 	return js
 }
+
+// The ingest keeps the msg-ids it has seen in memory, so a broker that
+// comes back, restarted or started again over the same store, reads them
+// back from its streams: a client that sends only msg-id (as the official
+// Node.js and Python SDKs do) and retries across the restart must get the
+// first copy's sequence as a duplicate, on each partition.
+func TestDedupeReloadedOnRestart(t *testing.T) {
+	const partitions = 3
+	create := func(t *testing.T, b *Broker) {
+		t.Helper()
+		if reply := b.cp.createStation(mustJSON(wire.CreateStationReq{Name: "orders", Username: DefaultUsername,
+			PartitionsNumber: partitions, RetentionType: retentionAge, RetentionValue: 3600, StorageType: storageFile,
+			Replicas: 1, IdempotencyWindowMs: 600_000})); reply != nil {
+			t.Fatalf("create station: %s", reply)
+		}
+	}
+	// publish sends id to each partition with msg-id alone and returns the
+	// acknowledgements in partition order.
+	publish := func(t *testing.T, js jetstream.JetStream, id string) []*jetstream.PubAck {
+		t.Helper()
+		acks := make([]*jetstream.PubAck, partitions)
+		for p := range partitions {
+			m := nats.NewMsg(wire.ProduceSubject(wire.StreamName("orders", p+1)))
+			m.Data = []byte(id)
+			m.Header = nats.Header{wire.HdrMsgID: {id}}
+			a, err := js.PublishMsg(t.Context(), m)
+			if err != nil {
+				t.Fatalf("publish %s to partition %d: %v", id, p+1, err)
+			}
+			acks[p] = a
+		}
+		return acks
+	}
+	check := func(t *testing.T, js jetstream.JetStream, before []*jetstream.PubAck) {
+		t.Helper()
+		for p, a := range publish(t, js, "order-1") {
+			if !a.Duplicate || a.Sequence != before[p].Sequence {
+				t.Errorf("partition %d: retry after the restart acknowledged as %+v, want a duplicate of seq %d", p+1, a, before[p].Sequence)
+			}
+		}
+		for p, a := range publish(t, js, "order-2") {
+			if a.Duplicate {
+				t.Errorf("partition %d: a new id after the restart was taken for a duplicate: %+v", p+1, a)
+			}
+		}
+		for p := range partitions {
+			s, err := js.Stream(t.Context(), wire.StreamName("orders", p+1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := s.CachedInfo().State.Msgs; n != 2 {
+				t.Errorf("partition %d stored %d messages, want 2 (order-1 once, order-2)", p+1, n)
+			}
+		}
+	}
+
+	t.Run("Restart", func(t *testing.T) {
+		b, err := New(Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Shutdown()
+		create(t, b)
+		before := publish(t, client(t, b), "order-1")
+		if err := b.Restart(); err != nil {
+			t.Fatal(err)
+		}
+		check(t, client(t, b), before)
+	})
+	t.Run("same store", func(t *testing.T) {
+		dir := t.TempDir()
+		b1, err := New(Config{StoreDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		create(t, b1)
+		before := publish(t, client(t, b1), "order-1")
+		b1.Shutdown()
+		b2, err := New(Config{StoreDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b2.Shutdown()
+		check(t, client(t, b2), before)
+	})
+}
