@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/memphisdev/memphis.go"
 	"github.com/memphisdev/memphis.go/internal/testenv"
+	"github.com/memphisdev/memphis.go/internal/wire"
 )
 
 // logCapture is a slog handler that keeps every record, at every level.
@@ -206,6 +210,153 @@ func oneDestination(t *testing.T, want error, mode string, withEH bool) {
 		case place == expect && n != 1:
 			t.Errorf("%s got the failure %d times, want once", place, n)
 		case place != expect && n != 0:
+			t.Errorf("%s got the failure %d times as well as %s", place, n, expect)
+		}
+	}
+}
+
+// TestRecoveredConsumeFailuresReachOnePlace: a failure consuming recovers
+// from ("a pull the broker did not serve", answered here with a 409 status
+// by a stand-in responder before the broker's own answer) reaches exactly
+// one place as well: the ConsumerErrorHandler if the consumer has one, else
+// the handler's err for Consume and ConsumeUntil, else the log, at Error,
+// for Messages. Consuming goes on: a message produced after it is
+// consumed, ConsumeUntil returns its context's error and Messages yields
+// no error.
+func TestRecoveredConsumeFailuresReachOnePlace(t *testing.T) {
+	b := testenv.Start(t)
+	for _, mode := range []string{"Consume", "ConsumeUntil", "Messages"} {
+		for _, withEH := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/error handler %v", mode, withEH), func(t *testing.T) {
+				recoveredDestination(t, b, mode, withEH)
+			})
+		}
+	}
+}
+
+func recoveredDestination(t *testing.T, b *testenv.Broker, mode string, withEH bool) {
+	const desc = "stand-in: pull not served"
+	notServed := func(err error) bool {
+		return errors.Is(err, memphis.ErrTimeout) && strings.Contains(err.Error(), desc)
+	}
+	logs := &logCapture{}
+	c := connect(t, b, memphis.Logger(slog.New(logs)))
+	station := testenv.Name(t, "recover")
+	p := mustProducer(t, c, station, "p")
+	d := &destinations{arrived: make(chan struct{}, 1)}
+	copts := []memphis.ConsumerOpt{memphis.BatchMaxWaitTime(time.Second), memphis.PullInterval(50 * time.Millisecond)}
+	if withEH {
+		copts = append(copts, memphis.ConsumerErrorHandler(func(_ *memphis.Consumer, err error) {
+			if notServed(err) {
+				d.add(&d.errHandler, err)
+			}
+		}))
+	}
+	cons := mustConsumer(t, c, station, "c", copts...)
+
+	// The stand-in answers the group's first pull, once.
+	answered := make(chan struct{})
+	nc := b.NATS(t)
+	sub, err := nc.Subscribe("$JS.API.CONSUMER.MSG.NEXT."+wire.StreamName(wire.InternalName(station), 1)+"."+wire.InternalName("c"),
+		func(m *nats.Msg) {
+			_ = m.RespondMsg(&nats.Msg{Header: nats.Header{"Status": {"409"}, "Description": {desc}}})
+			_ = nc.Flush()
+			close(answered)
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.AutoUnsubscribe(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The message produced after the answer reaches the consumer after it,
+	// on the same inbox: once it is consumed, the failure was reported.
+	consumed := make(chan struct{})
+	var once sync.Once
+	handler := func(msgs []*memphis.Msg, err error, _ context.Context) {
+		if notServed(err) {
+			d.add(&d.handler, err)
+		}
+		for _, m := range msgs {
+			_ = m.Ack()
+			once.Do(func() { close(consumed) })
+		}
+	}
+	produceAfter := func() { // not on the test's goroutine for Messages: no Fatal
+		select {
+		case <-answered:
+		case <-time.After(10 * time.Second):
+			t.Error("the group's first pull never came")
+			return
+		}
+		if err := p.Produce([]byte("after")); err != nil {
+			t.Error(err)
+		}
+	}
+	ctx := testCtx(t, 30*time.Second)
+	switch mode {
+	case "Consume":
+		if err := cons.Consume(handler); err != nil {
+			t.Fatal(err)
+		}
+		produceAfter()
+		within(t, consumed, 10*time.Second, "the message after the failure")
+		cons.StopConsume() // failures still queued are delivered before it returns
+	case "ConsumeUntil":
+		runCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		ended := make(chan error, 1)
+		go func() { ended <- cons.ConsumeUntil(runCtx, handler) }()
+		produceAfter()
+		within(t, consumed, 10*time.Second, "the message after the failure")
+		cancel()
+		if err := within(t, ended, 10*time.Second, "ConsumeUntil's return"); !errors.Is(err, context.Canceled) {
+			t.Errorf("ConsumeUntil returned %v, want its context's error", err)
+		}
+	case "Messages":
+		go produceAfter()
+		for m, err := range cons.Messages(ctx) {
+			if err != nil {
+				t.Errorf("yielded %v", err)
+				continue
+			}
+			_ = m.Ack()
+			break // the run's end hands on failures still queued
+		}
+	}
+	d.mu.Lock()
+	for _, err := range d.notOp {
+		t.Errorf("the failure came as a %T, not an *OpError: %v", err, err)
+	}
+	got := map[string]int{"error handler": d.errHandler, "handler err": d.handler}
+	d.mu.Unlock()
+	logs.mu.Lock()
+	for _, r := range logs.records {
+		r.Attrs(func(a slog.Attr) bool {
+			if err, ok := a.Value.Any().(error); ok && a.Key == "err" && notServed(err) {
+				place := "log at " + r.Level.String()
+				if r.Level != slog.LevelError {
+					place = "log at " + r.Level.String() + " (not Error)"
+				}
+				got[place]++
+			}
+			return true
+		})
+	}
+	logs.mu.Unlock()
+	expect := map[string]string{"Consume": "handler err", "ConsumeUntil": "handler err", "Messages": "log at ERROR"}[mode]
+	if withEH {
+		expect = "error handler"
+	}
+	if got[expect] != 1 {
+		t.Errorf("%s got the failure %d times, want once", expect, got[expect])
+	}
+	for place, n := range got {
+		if place != expect && n != 0 {
 			t.Errorf("%s got the failure %d times as well as %s", place, n, expect)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -298,6 +299,14 @@ func TestDeadLetterReachesTheDLSStation(t *testing.T) {
 			}
 			if _, ok := hdrs["validation_error"]; ok {
 				t.Errorf("DLS copy of %s carries a validation error", payload)
+			}
+			// The reason stays in the broker's own record, not on the copy.
+			for k, v := range hdrs {
+				for _, reason := range []string{"cannot parse", "no use to us either", "not kept"} {
+					if strings.Contains(k, reason) || strings.Contains(v, reason) {
+						t.Errorf("DLS copy of %s carries the reason %q in header %s=%s", payload, reason, k, v)
+					}
+				}
 			}
 		}
 	}
