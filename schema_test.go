@@ -695,6 +695,27 @@ func TestSchemaDeadLetter(t *testing.T) {
 	}
 }
 
+// TestSchemaFailedMessagesGoToTheDLSByDefault: "SendSchemaFailedMsgToDls
+// ... (the default)": a station created without the option still has a
+// message that failed its schema copied to its DlsStation.
+func TestSchemaFailedMessagesGoToTheDLSByDefault(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	name := createSchema(t, c, memphis.SchemaTypeJSON)
+	dls := schemaStation(t, c, "dls-default") // exists before anything can arrive
+	station := schemaStation(t, c, "dls-default-src", memphis.SchemaName(name), memphis.DlsStation(dls))
+	bad := []byte(`{"age":-1,"from":"default"}`)
+	if err := mustProducer(t, c, station, "p").Produce(bad); !errors.Is(err, memphis.ErrSchemaValidation) {
+		t.Fatalf("invalid produce to %s: %v", station, err)
+	}
+	// The broker copies it asynchronously.
+	reader := mustConsumer(t, c, dls, "reader", memphis.BatchMaxWaitTime(500*time.Millisecond))
+	m := fetchAll(t, reader, 1, 20*time.Second)[0]
+	if h := m.GetHeaders(); string(m.Data()) != string(bad) || h["type"] != "failed_schema" || h["station"] != station {
+		t.Errorf("DLS message %q with headers %v, want %q with type=failed_schema station=%s", m.Data(), h, bad, station)
+	}
+}
+
 // tapCreations records schema creation requests reaching the broker.
 func tapCreations(t *testing.T, b *testenv.Broker) (seen func(fence string) []string) {
 	var mu sync.Mutex
