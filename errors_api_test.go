@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/memphisdev/memphis.go"
 	"github.com/memphisdev/memphis.go/internal/testenv"
 )
@@ -211,6 +213,7 @@ func apiCases() []apiCase {
 			return e.closedMsg.DeadLetter("reason")
 		}},
 		{"Msg.Delay", "negative delay", memphis.ErrInvalidOption, func(e *apiEnv) error { return e.closedMsg.Delay(-time.Second) }},
+		{"Msg.Delay", "re-sent dead letter", memphis.ErrNotSupported, func(e *apiEnv) error { return resentMsg(e).Delay(time.Second) }},
 		{"Msg.DeliveryCount", "re-sent dead letter", memphis.ErrNotSupported, func(e *apiEnv) error {
 			_, err := resentMsg(e).DeliveryCount()
 			return err
@@ -540,3 +543,159 @@ func TestMultiStationFailuresAreJoined(t *testing.T) {
 type produceStartFunc func(*memphis.ProduceRecord)
 
 func (f produceStartFunc) OnProduceStart(r *memphis.ProduceRecord) { f(r) }
+
+// checkJoined checks that err joins one *OpError for each of stations, in
+// order, each matching one of kinds, and that errors.Is and errors.As see
+// into the join.
+func checkJoined(t *testing.T, what string, err error, stations []string, kinds ...error) {
+	t.Helper()
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("%s: %d failures came as a %T, not joined: %v", what, len(stations), err, err)
+	}
+	matches := func(e error) bool {
+		for _, k := range kinds {
+			if errors.Is(e, k) {
+				return true
+			}
+		}
+		return false
+	}
+	var named []string
+	for _, e := range joined.Unwrap() {
+		op, isOp := e.(*memphis.OpError)
+		if !isOp || !matches(e) {
+			t.Errorf("%s: joined failure %T %v, want an *OpError matching one of %v", what, e, e, kinds)
+			continue
+		}
+		named = append(named, op.Station)
+	}
+	if !slices.Equal(named, stations) {
+		t.Errorf("%s: the joined failures name %q, want %q", what, named, stations)
+	}
+	var op *memphis.OpError
+	if !matches(err) || !errors.As(err, &op) {
+		t.Errorf("%s: errors.Is and errors.As do not see into %v", what, err)
+	}
+}
+
+// TestMultiStationProducerAndFlushJoinFailures: "A call that fails on
+// several stations at once (a multi-station producer ...), or a Flush that
+// returns several async failures, joins them, and errors.Is and errors.As
+// see each one"; a multi-station produce that fails on one station only
+// returns that station's *OpError alone.
+func TestMultiStationProducerAndFlushJoinFailures(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b, memphis.Logger(discardLogger()))
+	one, two := testenv.Name(t, "join-one"), testenv.Name(t, "join-two")
+	if _, err := c.CreateStation(one); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateStation(two, memphis.PartitionsNumber(2)); err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.CreateMultiStationProducer([]string{one, two}, "fan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Neither station has a third partition.
+	checkJoined(t, "multi-station produce", p.Produce([]byte("x"), memphis.ProducerPartitionNumber(3)),
+		[]string{one, two}, memphis.ErrPartitionNotFound)
+	// Only the first lacks a second.
+	err = p.Produce([]byte("x"), memphis.ProducerPartitionNumber(2))
+	if op, ok := err.(*memphis.OpError); !ok || op.Station != one || !errors.Is(err, memphis.ErrPartitionNotFound) {
+		t.Errorf("a failure on one station of two: %T %v, want that station's *OpError", err, err)
+	}
+
+	// Three async produces to a station destroyed under their producer,
+	// with no handler: Flush returns their failures, joined.
+	gone := testenv.Name(t, "join-flush")
+	s, err := c.CreateStation(gone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := mustProducer(t, c, gone, "p")
+	if err := s.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := fp.Produce([]byte("lost"), memphis.AsyncProduce(), memphis.AckWaitSec(2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkJoined(t, "Flush", fp.Flush(testCtx(t, 10*time.Second)), []string{gone, gone, gone},
+		memphis.ErrStationNotFound, memphis.ErrTimeout)
+}
+
+// TestOpErrorNamesTheCallAndStation: an error "names the call and the
+// station": for calls about a station, OpError.Op and OpError.Station are
+// set and the text starts with both; the README's CreateStation example
+// among them.
+func TestOpErrorNamesTheCallAndStation(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	station := testenv.Name(t, "named")
+	if _, err := c.CreateStation(station); err != nil {
+		t.Fatal(err)
+	}
+	p := mustProducer(t, c, station, "p")
+	cons := mustConsumer(t, c, station, "c")
+	gone := mustConsumer(t, c, station, "gone")
+	if err := gone.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		op, station string
+		want        error
+		call        func() error
+	}{
+		{"create station", "no spaces allowed", memphis.ErrInvalidName, func() error {
+			_, err := c.CreateStation("no spaces allowed")
+			return err
+		}},
+		{"create consumer", station, memphis.ErrInvalidName, func() error {
+			_, err := c.CreateConsumer(station, "c2", memphis.ConsumerGroup("no spaces!"))
+			return err
+		}},
+		{"produce", station, memphis.ErrPartitionNotFound, func() error {
+			return p.Produce([]byte("x"), memphis.ProducerPartitionNumber(9))
+		}},
+		{"fetch", station, memphis.ErrPartitionNotFound, func() error {
+			_, err := cons.Fetch(1, false, memphis.ConsumerPartitionNumber(9))
+			return err
+		}},
+		{"consume", station, memphis.ErrConsumerDestroyed, func() error {
+			return gone.Consume(func([]*memphis.Msg, error, context.Context) {})
+		}},
+		{"enforce schema", station, memphis.ErrSchemaNotFound, func() error {
+			return c.EnforceSchema("no-such-schema", station)
+		}},
+	} {
+		t.Run(tc.op, func(t *testing.T) {
+			err := tc.call()
+			var op *memphis.OpError
+			if !errors.Is(err, tc.want) || !errors.As(err, &op) {
+				t.Fatalf("err = %v, want an *OpError matching %v", err, tc.want)
+			}
+			if op.Op != tc.op || op.Station != tc.station || !strings.HasPrefix(err.Error(), "memphis: "+tc.op+" "+tc.station+": ") {
+				t.Errorf("%q: Op %q, Station %q; want %q on %q", err, op.Op, op.Station, tc.op, tc.station)
+			}
+		})
+	}
+}
+
+// TestNATSErrorsStayMatchable: "nats.go errors are wrapped too, so
+// errors.Is finds them", beside the SDK's own sentinel.
+func TestNATSErrorsStayMatchable(t *testing.T) {
+	b := testenv.Start(t)
+	c := connect(t, b)
+	p := mustProducer(t, c, testenv.Name(t, "natserr"), "p")
+	err := p.Produce(make([]byte, 9<<20))
+	if !errors.Is(err, memphis.ErrMessageTooLarge) || !errors.Is(err, nats.ErrMaxPayload) {
+		t.Errorf("a message over the max payload: %v, want ErrMessageTooLarge and nats.ErrMaxPayload", err)
+	}
+	_, err = memphis.Connect("127.0.0.1", "root", memphis.Password("x"), memphis.Port(1), memphis.Timeout(200*time.Millisecond))
+	if !errors.Is(err, memphis.ErrNoServers) || !errors.Is(err, nats.ErrNoServers) {
+		t.Errorf("an unreachable broker: %v, want ErrNoServers and nats.ErrNoServers", err)
+	}
+}
