@@ -554,3 +554,76 @@ func TestAckWaitTakesADuration(t *testing.T) {
 		t.Errorf("AckWait(0) then AckWaitSec(1): %v", err)
 	}
 }
+
+// TestEachAsyncFailureReachesOneDestination: "each failed async produce
+// reaches exactly one handler or the log": its done callback if it has
+// one, else the producer's ProducerErrorHandler, else the connection's
+// AsyncErrorHandler, else the log (and the next Flush); never two of them.
+func TestEachAsyncFailureReachesOneDestination(t *testing.T) {
+	b := testenv.Start(t)
+	const n = 3
+	for _, dest := range []string{"done", "ProducerErrorHandler", "AsyncErrorHandler", "log"} {
+		t.Run(dest, func(t *testing.T) {
+			var mu sync.Mutex
+			got := map[string]int{}
+			count := func(place string) {
+				mu.Lock()
+				got[place]++
+				mu.Unlock()
+			}
+			book := &logBook{}
+			opts := []memphis.Option{memphis.Logger(slog.New(book))}
+			if dest != "log" {
+				opts = append(opts, memphis.AsyncErrorHandler(func(*memphis.Producer, error) { count("AsyncErrorHandler") }))
+			}
+			c := connect(t, b, opts...)
+			station := testenv.Name(t, "one-dest")
+			s, err := c.CreateStation(station)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var popts []memphis.ProducerOpt
+			if dest == "done" || dest == "ProducerErrorHandler" {
+				popts = append(popts, memphis.ProducerErrorHandler(func(*memphis.Producer, error) { count("ProducerErrorHandler") }))
+			}
+			p := mustProducer(t, c, station, "p", popts...)
+			if err := s.Destroy(); err != nil {
+				t.Fatal(err)
+			}
+			for range n {
+				if dest == "done" {
+					err = p.ProduceAsync(context.Background(), []byte("lost"), func(_ memphis.PubAck, err error) {
+						if err != nil {
+							count("done")
+						}
+					}, memphis.AckWaitSec(2))
+				} else {
+					err = p.Produce([]byte("lost"), memphis.AsyncProduce(), memphis.AckWaitSec(2))
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Flush returns once every outcome has reached its callback or
+			// handler; only failures no handler took come back from it.
+			if err := p.Flush(testCtx(t, 10*time.Second)); err != nil {
+				count("Flush")
+			}
+			c.Close() // logs the summary of the failures it was still counting
+			if logged, _ := loggedProduceFailures(t, book, "p"); logged > 0 {
+				got["log"] = logged
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			want := map[string]int{dest: n}
+			if dest == "log" {
+				want["Flush"] = 1 // one joined error
+			}
+			for _, place := range []string{"done", "ProducerErrorHandler", "AsyncErrorHandler", "log", "Flush"} {
+				if got[place] != want[place] {
+					t.Errorf("%s got %d failures, want %d (all: %v)", place, got[place], want[place], got)
+				}
+			}
+		})
+	}
+}
