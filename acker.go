@@ -252,7 +252,7 @@ func (a *acker) send(msg *nats.Msg, req *pubReq, ackWait time.Duration) error {
 	}
 	switch {
 	case errors.Is(err, nats.ErrMaxPayload):
-		err = fmt.Errorf("%w: %d bytes with headers exceed the broker's max payload of %d: %w",
+		err = fmt.Errorf("%w: a %d-byte payload with its headers exceeds the broker's max payload of %d: %w",
 			ErrMessageTooLarge, len(msg.Data), a.c.nc.MaxPayload(), err)
 	case errors.Is(err, nats.ErrConnectionClosed):
 		err = fmt.Errorf("%w: %w", ErrConnClosed, err)

@@ -49,10 +49,12 @@ var (
 	// or one side wants TLS and the other does not. The x509 or tls error
 	// underneath is wrapped too.
 	ErrTLS = errors.New("memphis: TLS handshake failed")
-	// ErrTimeout: the broker did not answer in time. The context's own error
-	// (context.DeadlineExceeded) is wrapped too when a context expired.
+	// ErrTimeout: the broker did not answer in time, or a context ended while
+	// the call waited for the broker or the connection; the context's own
+	// error (context.DeadlineExceeded, context.Canceled) is wrapped too then.
 	ErrTimeout = errors.New("memphis: timeout")
-	// ErrConnClosed: the connection was closed by Close.
+	// ErrConnClosed: the connection was closed by Close, or gave up
+	// reconnecting after MaxReconnect attempts.
 	ErrConnClosed = errors.New("memphis: connection closed")
 	// ErrConnectionLost: the connection dropped while a produce awaited its
 	// acknowledgement, so whether the broker stored it is unknown.

@@ -341,7 +341,9 @@ type faultCase struct {
 	// start to 5 s after its end; 0: not checked.
 	maxLines int
 	// detectedWithin: the connection must be declared dead this long
-	// after the fault began (0: not checked).
+	// after the fault began (0: not checked). The README promises 30 s
+	// (a ping every 5 s, the sixth tick without a PONG); 2 s more is for
+	// timers on a loaded machine, not for a slower rule.
 	detectedWithin time.Duration
 }
 
@@ -365,7 +367,7 @@ func faultCases() []faultCase {
 		}},
 		// Pings every 5 s, 5 allowed out: declared dead 25 to 30 s after the
 		// connection went silent; 5 s of slack for a loaded machine.
-		{name: "blackhole-60s", reconnects: yes(), maxLines: 20, detectedWithin: 35 * time.Second, inject: func(t *testing.T, p *memphistest.Proxy) {
+		{name: "blackhole-60s", reconnects: yes(), maxLines: 20, detectedWithin: 32 * time.Second, inject: func(t *testing.T, p *memphistest.Proxy) {
 			<-p.BlackHole(60 * time.Second)
 		}},
 		{name: "latency-300ms", reconnects: no(), inject: func(t *testing.T, p *memphistest.Proxy) {

@@ -438,6 +438,8 @@ func TestProduceRejectsBadInputBeforeSending(t *testing.T) {
 		"key and number":    {[]byte("x"), []memphis.ProduceOpt{memphis.ProducerPartitionKey("k"), memphis.ProducerPartitionNumber(1)}, memphis.ErrInvalidOption},
 		"missing partition": {[]byte("x"), []memphis.ProduceOpt{memphis.ProducerPartitionNumber(2)}, memphis.ErrPartitionNotFound},
 		"over max payload":  {make([]byte, 9<<20), nil, memphis.ErrMessageTooLarge},
+		// The payload alone fits the broker's 8 MiB; its headers do not.
+		"headers over max payload": {make([]byte, 8<<20-1024), []memphis.ProduceOpt{memphis.MsgHeaders(bigHeaders(t, 4096))}, memphis.ErrMessageTooLarge},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := p.Produce(tc.msg, tc.opts...); !errors.Is(err, tc.want) {
@@ -448,6 +450,17 @@ func TestProduceRejectsBadInputBeforeSending(t *testing.T) {
 	if _, err := c.CreateProducer("ok", "bad name!"); !errors.Is(err, memphis.ErrInvalidName) {
 		t.Errorf("bad producer name: %v", err)
 	}
+}
+
+// bigHeaders is one header whose value is n bytes.
+func bigHeaders(t *testing.T, n int) memphis.Headers {
+	t.Helper()
+	var h memphis.Headers
+	h.New()
+	if err := h.Add("big", strings.Repeat("h", n)); err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 func TestMultiStationProduce(t *testing.T) {
