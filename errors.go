@@ -28,7 +28,10 @@ var (
 	// ErrStationUnreachable: a consumer's station or durable consumer is gone
 	// from the broker, so nothing more can be consumed from it.
 	ErrStationUnreachable = errors.New("memphis: station unreachable")
-	// ErrConsumerNotFound: the consumer is not registered on the broker.
+	// ErrConsumerNotFound: the broker answered that the consumer is not
+	// registered. Destroying a consumer that is already gone succeeds
+	// instead, so Memphis 1.4.4 gives it to no call of this SDK today; it
+	// names such an answer from any request that gets one.
 	ErrConsumerNotFound = errors.New("memphis: consumer not found")
 	// ErrSchemaNotFound: the schema does not exist.
 	ErrSchemaNotFound = errors.New("memphis: schema not found")
