@@ -44,10 +44,13 @@ type PartitionLag struct {
 // Lag asks the broker how far the consumer's group is behind: one request
 // per partition (JetStream's consumer info for the group's durable on the
 // partition's stream), one after another. Each partition's figures are
-// exact as of the moment the broker answered that request: a message
-// counts once the broker has stored it, and stops counting as Pending once
-// the broker has sent it to any member of the group (messages on their way
-// to a Consume loop, or waiting in its buffer, are no longer Pending). The
+// the broker's counts as of its answer to that request. A message stops
+// counting as Pending once the broker has sent it to any member of the
+// group (messages on their way to a Consume loop, or waiting in its
+// buffer, are no longer Pending). It starts counting a moment after the
+// broker stored it: JetStream updates its consumers' counts off the
+// publish path, so a Lag asked right after a produce was acknowledged may
+// not count that message yet. The
 // whole call is bounded by ctx, or by the connection's RequestTimeout when
 // ctx has no deadline.
 //
