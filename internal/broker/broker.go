@@ -47,6 +47,8 @@ const (
 	DefaultMaxPayload = 8 << 20
 	// startTimeout bounds how long a node may take to accept connections.
 	startTimeout = 10 * time.Second
+	// portAttempts is how many sets of fresh ports a first start tries.
+	portAttempts = 3
 )
 
 // Config configures a Broker. The zero value is a single-node broker on a
@@ -125,6 +127,11 @@ type Broker struct {
 	life    sync.Mutex
 	ports   []int
 	running bool
+	// pickPort finds a free port (freePort; a test hands out a busy one),
+	// and readyWait bounds how long a node may take to accept connections
+	// (startTimeout).
+	pickPort  func(host string) (int, error)
+	readyWait time.Duration
 
 	// nodesMu guards nodes apart from life, so that request handlers can
 	// list connections while Shutdown (holding life) waits for them.
@@ -135,8 +142,13 @@ type Broker struct {
 	ingest *ingest       // nil while stopped
 }
 
+// errNotReady: a node started but never accepted connections.
+var errNotReady = errors.New("not ready")
+
 // New starts a broker.
-func New(cfg Config) (*Broker, error) {
+func New(cfg Config) (*Broker, error) { return newBroker(cfg, freePort, startTimeout) }
+
+func newBroker(cfg Config, pickPort func(host string) (int, error), readyWait time.Duration) (*Broker, error) {
 	if cfg.Host == "" {
 		cfg.Host = "127.0.0.1"
 	}
@@ -153,7 +165,7 @@ func New(cfg Config) (*Broker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b := &Broker{cfg: cfg, log: log, hook: cfg.Hook}
+	b := &Broker{cfg: cfg, log: log, hook: cfg.Hook, pickPort: pickPort, readyWait: readyWait}
 	if b.cfg.StoreDir == "" {
 		dir, err := os.MkdirTemp("", "memphis-broker-")
 		if err != nil {
@@ -172,17 +184,35 @@ func New(cfg Config) (*Broker, error) {
 		}
 		l.Close()
 	}
-	if err := b.allocatePorts(); err != nil {
-		b.removeStore()
-		return nil, err
-	}
 	b.life.Lock()
 	defer b.life.Unlock()
-	if err := b.start(); err != nil {
-		b.removeStore()
-		return nil, err
+	// A port found free can be taken before its node binds it (by another
+	// process's listener, or as the local port of an outgoing connection),
+	// and nats-server then never becomes ready, saying why only in its log.
+	// So a first start tries fresh ports again; a restart keeps its ports,
+	// which clients know.
+	for attempt := 1; ; attempt++ {
+		err := b.allocatePorts()
+		if err == nil {
+			err = b.start()
+		}
+		if err == nil {
+			return b, nil
+		}
+		if !errors.Is(err, errNotReady) || attempt == portAttempts {
+			b.removeStore()
+			return nil, err
+		}
+		b.log.Warn("broker: a node did not start; trying other ports", "err", err)
+		b.ports = nil
+		if b.ownStore {
+			// Nothing was kept yet; the other nodes' cluster state from
+			// this attempt would only slow the next one's election.
+			for i := range b.cfg.Nodes {
+				_ = os.RemoveAll(filepath.Join(b.cfg.StoreDir, "node-"+strconv.Itoa(i)))
+			}
+		}
 	}
-	return b, nil
 }
 
 func randomHex(n int) string {
@@ -204,7 +234,7 @@ func (b *Broker) allocatePorts() error {
 			b.ports = append(b.ports, b.cfg.Port)
 			continue
 		}
-		p, err := freePort(b.cfg.Host)
+		p, err := b.pickPort(b.cfg.Host)
 		if err != nil {
 			return fmt.Errorf("broker: free port: %w", err)
 		}
@@ -234,9 +264,9 @@ func (b *Broker) start() error {
 		go ns.Start()
 	}
 	for i, ns := range b.snapshotNodes() {
-		if !ns.ReadyForConnections(startTimeout) {
+		if !ns.ReadyForConnections(b.readyWait) {
 			b.stopNodes()
-			return fmt.Errorf("broker: node %d not ready within %v", i, startTimeout)
+			return fmt.Errorf("broker: node %d %w within %v", i, errNotReady, b.readyWait)
 		}
 	}
 	if err := b.awaitMetaLeader(); err != nil {
@@ -485,9 +515,9 @@ func (b *Broker) StartNode(i int) error {
 		return err
 	}
 	go ns.Start()
-	if !ns.ReadyForConnections(startTimeout) {
+	if !ns.ReadyForConnections(b.readyWait) {
 		ns.Shutdown()
-		return fmt.Errorf("broker: node %d not ready within %v", i, startTimeout)
+		return fmt.Errorf("broker: node %d %w within %v", i, errNotReady, b.readyWait)
 	}
 	if err := b.ingest.attach(i, ns); err != nil {
 		ns.Shutdown()

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"errors"
+	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -326,4 +328,42 @@ func TestDedupeReloadedOnRestart(t *testing.T) {
 		defer b2.Shutdown()
 		check(t, client(t, b2), before)
 	})
+}
+
+// A port found free and taken before its node binds it (as another
+// process's listener or connection may take it) costs a first start one
+// more try with fresh ports, not the start: the second port handed out,
+// node 1's client port, is held by a listener here.
+func TestFirstStartTriesOtherPorts(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	held := busy.Addr().(*net.TCPAddr).Port
+	picked := 0
+	pick := func(host string) (int, error) {
+		if picked++; picked == 2 {
+			return held, nil
+		}
+		return freePort(host)
+	}
+	b, err := newBroker(Config{Nodes: 3}, pick, 2*time.Second)
+	if err != nil {
+		t.Fatalf("start with a port taken: %v", err)
+	}
+	defer b.Shutdown()
+	if slices.Contains(b.ports, held) {
+		t.Errorf("ports %v still include the busy %d", b.ports, held)
+	}
+	if picked <= 6 {
+		t.Errorf("%d ports picked, want a second set after the first 6", picked)
+	}
+	for _, u := range b.URLs() {
+		nc, err := nats.Connect(u, nats.UserInfo(DefaultUsername+"$1", DefaultPassword))
+		if err != nil {
+			t.Fatalf("node at %s: %v", u, err)
+		}
+		nc.Close()
+	}
 }
