@@ -47,10 +47,10 @@ type PartitionLag struct {
 // the broker's counts as of its answer to that request. A message stops
 // counting as Pending once the broker has sent it to any member of the
 // group (messages on their way to a Consume loop, or waiting in its
-// buffer, are no longer Pending). It starts counting a moment after the
-// broker stored it: JetStream updates its consumers' counts off the
-// publish path, so a Lag asked right after a produce was acknowledged may
-// not count that message yet. The
+// buffer, are no longer Pending). JetStream updates these counts off its
+// publish and ack paths, so they trail the clients by a moment: a Lag
+// asked right after a produce was acknowledged may not count that message
+// yet, and one asked right after an Ack may still count it as Unacked. The
 // whole call is bounded by ctx, or by the connection's RequestTimeout when
 // ctx has no deadline.
 //
