@@ -144,3 +144,24 @@ func mustConsumer(t testing.TB, c *memphis.Conn, station, name string, opts ...m
 	}
 	return cons
 }
+
+// awaitNews blocks until cond, checked under mu, holds, checking again
+// each time news is signalled, or fails the test after d.
+func awaitNews(t testing.TB, mu *sync.Mutex, news <-chan struct{}, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		mu.Lock()
+		ok := cond()
+		mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-news:
+		case <-deadline.C:
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+	}
+}

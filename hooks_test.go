@@ -73,21 +73,7 @@ func (r *hookRecorder) record(fn func()) {
 // await blocks until cond (run under the lock) holds or d passes.
 func (r *hookRecorder) await(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	for {
-		r.mu.Lock()
-		ok := cond()
-		r.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-r.news:
-		case <-deadline.C:
-			t.Fatalf("timed out after %v waiting for the hooks to see %s", d, what)
-		}
-	}
+	awaitNews(t, &r.mu, r.news, d, "the hooks to see "+what, cond)
 }
 
 type hookKey string

@@ -77,21 +77,7 @@ func (l *ledger) handler(msgs []*memphis.Msg, _ error, _ context.Context) {
 // delivery) or d passes.
 func (l *ledger) await(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	for {
-		l.mu.Lock()
-		ok := cond()
-		l.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-l.news:
-		case <-deadline.C:
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-	}
+	awaitNews(t, &l.mu, l.news, d, what, cond)
 }
 
 // prune forgets messages that are settled (acknowledged or fire-and-forget,
