@@ -37,6 +37,19 @@ type env struct {
 	reader *sdkmetric.ManualReader
 }
 
+// producer creates station with partitions and a producer "p" on it.
+func (e *env) producer(t *testing.T, station string, partitions int) *memphis.Producer {
+	t.Helper()
+	if _, err := e.conn.CreateStation(station, memphis.PartitionsNumber(partitions)); err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.conn.CreateProducer(station, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{srv: memphistest.NewServer(t), spans: tracetest.NewSpanRecorder(), reader: sdkmetric.NewManualReader()}
@@ -182,13 +195,7 @@ func checkTraces(t *testing.T, e *env, station string, ids map[string]trace.Trac
 func TestTraceContinuesThroughConsume(t *testing.T) {
 	e := newEnv(t)
 	station := "traced-consume"
-	if _, err := e.conn.CreateStation(station, memphis.PartitionsNumber(3)); err != nil {
-		t.Fatal(err)
-	}
-	p, err := e.conn.CreateProducer(station, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := e.producer(t, station, 3)
 	ids := produceTraced(t, e, p, 9)
 	cons, err := e.conn.CreateConsumer(station, "c")
 	if err != nil {
@@ -230,13 +237,7 @@ func TestTraceContinuesThroughConsume(t *testing.T) {
 func TestTraceContinuesThroughFetch(t *testing.T) {
 	e := newEnv(t)
 	station := "traced-fetch"
-	if _, err := e.conn.CreateStation(station, memphis.PartitionsNumber(2)); err != nil {
-		t.Fatal(err)
-	}
-	p, err := e.conn.CreateProducer(station, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := e.producer(t, station, 2)
 	ids := produceTraced(t, e, p, 6, memphis.AsyncProduce())
 	if err := p.Flush(context.Background()); err != nil {
 		t.Fatal(err)
@@ -451,13 +452,7 @@ func str(k, v string) attribute.KeyValue { return attribute.String(k, v) }
 func TestMetricsCount(t *testing.T) {
 	e := newEnv(t)
 	station := "metered"
-	if _, err := e.conn.CreateStation(station, memphis.PartitionsNumber(2)); err != nil {
-		t.Fatal(err)
-	}
-	p, err := e.conn.CreateProducer(station, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := e.producer(t, station, 2)
 	for i := range 10 {
 		if err := p.Produce([]byte(fmt.Sprintf("%05d", i))); err != nil { // 5 bytes each
 			t.Fatal(err)
@@ -557,13 +552,7 @@ func TestMetricsCount(t *testing.T) {
 func TestLagGauge(t *testing.T) {
 	e := newEnv(t)
 	station := "lagging"
-	if _, err := e.conn.CreateStation(station, memphis.PartitionsNumber(2)); err != nil {
-		t.Fatal(err)
-	}
-	p, err := e.conn.CreateProducer(station, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := e.producer(t, station, 2)
 	cons, err := e.conn.CreateConsumer(station, "c", memphis.ConsumerGroup("g"))
 	if err != nil {
 		t.Fatal(err)
