@@ -114,6 +114,26 @@ type badEnv struct {
 	connect func(host, user string, opts ...memphis.Option) (*memphis.Conn, error)
 }
 
+// newBadEnv creates the three-partition station the rows use, with its
+// producer and consumer, on conn.
+func newBadEnv(t *testing.T, b *testenv.Broker, conn *memphis.Conn, stationName string) *badEnv {
+	t.Helper()
+	station, err := conn.CreateStation(stationName, memphis.PartitionsNumber(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = station.Destroy() })
+	producer, err := station.CreateProducer("bad-input-producer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumer, err := station.CreateConsumer("bad-input-reader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &badEnv{t: t, b: b, conn: conn, station: station, producer: producer, consumer: consumer}
+}
+
 // dial is how the connect rows connect.
 func (e *badEnv) dial(host, user string, opts ...memphis.Option) (*memphis.Conn, error) {
 	if e.connect != nil {
@@ -450,25 +470,11 @@ func TestBadInputTable(t *testing.T) {
 	b := testenv.Start(t)
 	conn := connect(t, b)
 	tap := newWiretap(t, b)
-	stationName := testenv.Name(t, "bad-input")
-	station, err := conn.CreateStation(stationName, memphis.PartitionsNumber(3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = station.Destroy() })
-	producer, err := station.CreateProducer("bad-input-producer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	consumer, err := station.CreateConsumer("bad-input-reader")
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newBadEnv(t, b, conn, testenv.Name(t, "bad-input"))
 	fence, err := conn.CreateStation(testenv.Name(t, "bad-input-fence"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &badEnv{t: t, b: b, conn: conn, station: station, producer: producer, consumer: consumer}
 	// The tap may hear the set-up late (the broker's own JetStream calls
 	// come on its connection): wait for all of it, so that no case is
 	// blamed for it. The second destruction request is sent after the

@@ -559,23 +559,10 @@ func TestHooksSeeBadInput(t *testing.T) {
 	rec := newHookRecorder()
 	hook := memphis.Hooks(rec)
 	conn := connect(t, b, hook)
-	station, err := conn.CreateStation(testenv.Name(t, "hooks-bad"), memphis.PartitionsNumber(3))
-	if err != nil {
-		t.Fatal(err)
+	e := newBadEnv(t, b, conn, testenv.Name(t, "hooks-bad"))
+	e.connect = func(host, user string, opts ...memphis.Option) (*memphis.Conn, error) {
+		return memphis.Connect(host, user, append(opts, hook)...)
 	}
-	t.Cleanup(func() { _ = station.Destroy() })
-	producer, err := station.CreateProducer("bad-input-producer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	consumer, err := station.CreateConsumer("bad-input-reader")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &badEnv{t: t, b: b, conn: conn, station: station, producer: producer, consumer: consumer,
-		connect: func(host, user string, opts ...memphis.Option) (*memphis.Conn, error) {
-			return memphis.Connect(host, user, append(opts, hook)...)
-		}}
 	covered := 0
 	for _, tc := range badInputs() {
 		if !hooked(tc.name) {
